@@ -1,0 +1,29 @@
+"""Settings of the ONNX detector runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Provider = Literal["tensorrt", "cuda", "openvino", "cpu"]
+
+
+class DetectorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: Path | None = Field(
+        None, description="ONNX model file with its manifest beside it; default: the shipped model"
+    )
+    providers: list[Provider] = Field(
+        default_factory=lambda: ["tensorrt", "cuda", "cpu"],
+        description="execution providers in order of preference; unavailable ones are skipped",
+    )
+    intra_op_threads: int = Field(0, ge=0, description="0 = onnxruntime default")
+    inter_op_threads: int = Field(0, ge=0, description="0 = onnxruntime default")
+    conf_threshold: float = Field(0.25, ge=0.0, le=1.0, description="detector score floor")
+    iou_threshold: float = Field(0.45, ge=0.0, le=1.0, description="NMS IoU threshold")
+    max_detections: int = Field(300, ge=1, le=10000)
+    batch_size: int = Field(1, ge=1, le=64, description="frames of several cameras per run")
+    warmup_runs: int = Field(2, ge=0, le=100)

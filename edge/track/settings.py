@@ -1,0 +1,34 @@
+"""Settings of tracking and the defect-event lifecycle."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ZoneSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    mode: Literal["include", "exclude"] = "include"
+    polygon: list[tuple[float, float]] = Field(
+        min_length=3, description="vertices as (x, y) normalised to 0..1 of the frame"
+    )
+
+
+class TrackingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_confidence: float = Field(0.35, ge=0.0, le=1.0)
+    class_confidence: dict[str, float] = Field(
+        default_factory=dict, description="per-class confidence threshold overriding the default"
+    )
+    min_frames: int = Field(3, ge=1, le=1000, description="frames a defect must be seen before `new`")
+    max_missed_frames: int = Field(5, ge=0, le=1000, description="frames unseen before `end`")
+    match_iou: float = Field(0.2, gt=0.0, le=1.0)
+    min_box_area_px: float = Field(0.0, ge=0.0)
+    update_min_gain: float = Field(
+        0.1, ge=0.0, le=1.0, description="confidence gain that triggers an `update` event"
+    )
+    zones: list[ZoneSettings] = Field(default_factory=list)

@@ -37,7 +37,9 @@ def rle_decode(rle: dict[str, list[int]]) -> BoolMask:
     if (counts < 0).any():
         raise ValueError("RLE counts must be non-negative")
     if int(counts.sum()) != h * w:
-        raise ValueError(f"RLE counts sum to {int(counts.sum())}, expected {h * w} for size {h}x{w}")
+        raise ValueError(
+            f"RLE counts sum to {int(counts.sum())}, expected {h * w} for size {h}x{w}"
+        )
     values = np.zeros(len(counts), dtype=bool)
     values[1::2] = True
     flat = np.repeat(values, counts)

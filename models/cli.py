@@ -19,6 +19,15 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth_video(args: argparse.Namespace) -> int:
+    from models.data.video import write_video
+
+    video, gt = write_video(args.out, seed=args.seed, seconds=args.seconds, fps=args.fps,
+                            width=args.width, height=args.height)
+    print(f"wrote {video} and ground truth {gt}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from models.train.detector import TrainConfig, train_detector
 
@@ -52,6 +61,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rendering ranges: train, ood-dark, ood-bright, ood-small")
     s.add_argument("--workers", type=int, default=2, help="render processes (default 2)")
     s.set_defaults(handler=_synth)
+
+    v = msub.add_parser("synth-video", help="render a conveyor video with per-frame ground truth",
+                        description="Render parts passing under a camera (MP4) and a JSON-lines "
+                                    "file with every visible defect's id, class and box per frame.")
+    v.add_argument("--out", type=Path, required=True, help="output .mp4 (ground truth beside it)")
+    v.add_argument("--seconds", type=float, default=60.0)
+    v.add_argument("--fps", type=float, default=15.0)
+    v.add_argument("--width", type=int, default=640)
+    v.add_argument("--height", type=int, default=480)
+    v.add_argument("--seed", type=int, default=0)
+    v.set_defaults(handler=_synth_video)
 
     t = msub.add_parser("train-detector", help="train YOLOv8 offline, log to MLflow, resumable",
                         description="Train a YOLOv8 detector with ultralytics, fully offline. "

@@ -36,7 +36,9 @@ def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int) -> np.ndarra
     return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
 
 
-def _paint_scratch(rng: np.random.Generator, gray: np.ndarray, at: np.ndarray, s: float) -> np.ndarray:
+def _paint_scratch(
+    rng: np.random.Generator, gray: np.ndarray, at: np.ndarray, s: float
+) -> np.ndarray:
     length = rng.uniform(22, 75) * s
     ang = rng.uniform(0, math.pi)
     d = np.array([math.cos(ang), math.sin(ang)])
@@ -51,13 +53,16 @@ def _paint_scratch(rng: np.random.Generator, gray: np.ndarray, at: np.ndarray, s
         off = n * (k * rng.uniform(2.0, 3.5) * max(s, 0.6))
         frac = rng.uniform(0.6, 1.0) if k else 1.0
         pts = _bezier(p0 + off, p1 + off, p2 + off, 24)[: max(2, int(24 * frac))]
-        cv2.polylines(layer, [np.round(pts * 16).astype(np.int32)], False, 1.0, thick, cv2.LINE_AA, 4)
+        poly = [np.round(pts * 16).astype(np.int32)]
+        cv2.polylines(layer, poly, False, 1.0, thick, cv2.LINE_AA, 4)
     sign = 1.0 if rng.random() < 0.65 else -1.0  # scratches mostly catch the light
     gray += layer * sign * rng.uniform(45, 95)
     return layer > 0.25
 
 
-def _paint_crack(rng: np.random.Generator, gray: np.ndarray, at: np.ndarray, s: float) -> np.ndarray:
+def _paint_crack(
+    rng: np.random.Generator, gray: np.ndarray, at: np.ndarray, s: float
+) -> np.ndarray:
     layer = np.zeros(gray.shape, np.float32)
     length = rng.uniform(22, 60) * s
     ang = rng.uniform(0, 2 * math.pi)
@@ -82,7 +87,9 @@ def _paint_crack(rng: np.random.Generator, gray: np.ndarray, at: np.ndarray, s: 
     return layer > 0.25
 
 
-def _paint_dent(rng: np.random.Generator, gray: np.ndarray, at: np.ndarray, s: float) -> np.ndarray:
+def _paint_dent(
+    rng: np.random.Generator, gray: np.ndarray, at: np.ndarray, s: float
+) -> np.ndarray:
     a = rng.uniform(7, 18) * s
     b = a * rng.uniform(0.5, 1.0)
     th = rng.uniform(0, math.pi)

@@ -41,7 +41,7 @@ def _gear_polygon(rng: np.random.Generator, c: float, r: float) -> np.ndarray:
 
 
 def _shape_mask(rng: np.random.Generator, kind: str, size: int, r: float) -> np.ndarray:
-    mask = np.zeros((size, size), np.uint8)
+    mask: np.ndarray = np.zeros((size, size), np.uint8)
     c = size / 2.0
     shift = 4  # sub-pixel precision for smooth anti-aliased outlines
     if kind == "gear":
@@ -59,7 +59,8 @@ def _shape_mask(rng: np.random.Generator, kind: str, size: int, r: float) -> np.
         for _ in range(int(rng.integers(0, 5))):
             hx = c + rng.uniform(-0.35, 0.35) * w
             hy = c + rng.uniform(-0.3, 0.3) * h
-            cv2.circle(mask, (int(hx), int(hy)), int(r * rng.uniform(0.05, 0.1)), 0, -1, cv2.LINE_AA)
+            hr = int(r * rng.uniform(0.05, 0.1))
+            cv2.circle(mask, (int(hx), int(hy)), hr, 0, -1, cv2.LINE_AA)
     else:  # disc / casting
         cv2.circle(mask, (int(c * 16), int(c * 16)), int(r * 16), 255, -1, cv2.LINE_AA, shift)
         holes = int(rng.integers(0, 7))
@@ -96,7 +97,7 @@ def _surface(rng: np.random.Generator, size: int, base: float, r: float) -> np.n
 def render_part(rng: np.random.Generator, radius: float, params: RenderParams) -> Sprite:
     """Render one defect-free part of outer radius ``radius`` pixels."""
     kind = PART_KINDS[int(rng.integers(0, len(PART_KINDS)))]
-    size = int(math.ceil(radius * 2 * 1.15)) + 4
+    size = math.ceil(radius * 2 * 1.15) + 4
     alpha = _shape_mask(rng, kind, size, radius)
     gray = _surface(rng, size, rng.uniform(*params.metal_gray), radius)
     # Bevelled rim: darker towards the outline so the part reads as a solid object.

@@ -94,7 +94,7 @@ def place(canvas: np.ndarray, part: PlacedPart, cx: float, cy: float,
     """Alpha-blend ``part`` centred at (cx, cy) with a soft shadow; append its clipped masks."""
     h, w = canvas.shape[:2]
     s = part.alpha.shape[0]
-    x0, y0 = int(round(cx - s / 2)), int(round(cy - s / 2))
+    x0, y0 = round(cx - s / 2), round(cy - s / 2)
     sx0, sy0 = max(0, -x0), max(0, -y0)
     sx1, sy1 = min(s, w - x0), min(s, h - y0)
     if sx1 <= sx0 or sy1 <= sy0:
@@ -102,7 +102,8 @@ def place(canvas: np.ndarray, part: PlacedPart, cx: float, cy: float,
     dst = canvas[y0 + sy0:y0 + sy1, x0 + sx0:x0 + sx1]
     a = part.alpha[sy0:sy1, sx0:sx1, None]
     shadow = cv2.GaussianBlur(part.alpha, (0, 0), max(2.0, s * 0.02))
-    shadow = np.roll(shadow, (max(2, s // 40), max(2, s // 40)), axis=(0, 1))[sy0:sy1, sx0:sx1, None]
+    d = max(2, s // 40)
+    shadow = np.roll(shadow, (d, d), axis=(0, 1))[sy0:sy1, sx0:sx1, None]
     dst *= 1.0 - 0.45 * shadow
     covered = np.zeros((h, w), bool)
     covered[y0 + sy0:y0 + sy1, x0 + sx0:x0 + sx1] = part.alpha[sy0:sy1, sx0:sx1] > 0.5

@@ -56,14 +56,16 @@ def _render_one(args: tuple[str, int, int, int, str, Path]) -> dict[str, Any]:
             seg_lines.append(f"{cls} " + " ".join(f"{v / size:.5f}" for v in poly))
         anns.append({"category_id": cls, "bbox": [x1, y1, x2 - x1, y2 - y1],
                      "area": int(m.sum()), "segmentation": rle_encode(m), "iscrowd": 0})
-    (out / "labels" / split / f"{name}.txt").write_text("\n".join(det_lines) + "\n" * bool(det_lines))
+    det_text = "\n".join(det_lines) + "\n" * bool(det_lines)
+    (out / "labels" / split / f"{name}.txt").write_text(det_text)
     (out / "labels-seg" / split / f"{name}.txt").write_text(
         "\n".join(seg_lines) + "\n" * bool(seg_lines))
     return {"file_name": f"images/{split}/{name}.jpg", "width": size, "height": size, "anns": anns}
 
 
 def _coco(records: list[dict[str, Any]]) -> dict[str, Any]:
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for img_id, rec in enumerate(records):
         images.append({"id": img_id, "file_name": rec["file_name"], "width": rec["width"],
                        "height": rec["height"]})
@@ -99,7 +101,7 @@ def write_dataset(out: Path, counts: dict[str, int], seed: int, size: int = 320,
         for a in coco["annotations"]:
             per_class[a["category_id"]] += 1
         empty = sum(1 for r in records if not r["anns"])
-        stats[split] = {"images": n, "instances": dict(zip(CLASS_NAMES, per_class)),
+        stats[split] = {"images": n, "instances": dict(zip(CLASS_NAMES, per_class, strict=False)),
                         "defect_free_images": empty}
     data = {"path": str(out), "names": dict(enumerate(CLASS_NAMES))}
     data.update({("train" if s == "train" else s): f"images/{s}" for s in counts})

@@ -1,0 +1,91 @@
+"""The v1 MQTT wire contract shared by the edge and the cloud: topics, payloads, ids.
+
+Import from here; see ``docs/mqtt.md`` for the integrator's view.
+"""
+
+from lineinspect.contract.codec import (
+    MAX_PAYLOAD_BYTES,
+    Message,
+    Payload,
+    encode_payload,
+    parse_message,
+)
+from lineinspect.contract.errors import ContractError
+from lineinspect.contract.ids import Uuid7Generator, is_uuid7, uuid7, uuid7_str, uuid7_unix_ms
+from lineinspect.contract.timefmt import format_ts, parse_ts
+from lineinspect.contract.topics import (
+    DEADLETTER_TOPIC,
+    DELIVERY,
+    ID_PATTERN,
+    Delivery,
+    TopicAddress,
+    TopicKind,
+    build_topic,
+    check_id,
+    is_valid_id,
+    parse_topic,
+    subscription_filter,
+)
+from lineinspect.contract.v1 import (
+    DEADLETTER_MAX_ORIGINAL,
+    SCHEMA_VERSION,
+    Alarm,
+    AlarmAck,
+    AlarmPlain,
+    Availability,
+    BoxNorm,
+    BoxPx,
+    DeadLetter,
+    DefectEvent,
+    FrameSize,
+    LatencyMs,
+    MaskRle,
+    ModelRef,
+    Severity,
+    Stats,
+    Status,
+)
+
+__all__ = [
+    "DEADLETTER_MAX_ORIGINAL",
+    "DEADLETTER_TOPIC",
+    "DELIVERY",
+    "ID_PATTERN",
+    "MAX_PAYLOAD_BYTES",
+    "SCHEMA_VERSION",
+    "Alarm",
+    "AlarmAck",
+    "AlarmPlain",
+    "Availability",
+    "BoxNorm",
+    "BoxPx",
+    "ContractError",
+    "DeadLetter",
+    "DefectEvent",
+    "Delivery",
+    "FrameSize",
+    "LatencyMs",
+    "MaskRle",
+    "Message",
+    "ModelRef",
+    "Payload",
+    "Severity",
+    "Stats",
+    "Status",
+    "TopicAddress",
+    "TopicKind",
+    "Uuid7Generator",
+    "build_topic",
+    "check_id",
+    "encode_payload",
+    "format_ts",
+    "is_uuid7",
+    "is_valid_id",
+    "parse_message",
+    "parse_topic",
+    "parse_ts",
+    "subscription_filter",
+    "uuid7",
+    "uuid7_str",
+    "uuid7_unix_ms",
+]

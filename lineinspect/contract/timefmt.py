@@ -1,0 +1,28 @@
+"""The one timestamp text format of the contract: UTC, millisecond precision, ``Z`` suffix."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+TS_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+_TS_RE = re.compile(TS_PATTERN)
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last ISO-8601 4-digit year
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def format_ts(epoch_ms: int) -> str:
+    """``1763794391123`` -> ``"2025-11-22T06:53:11.123Z"``."""
+    if not 0 <= epoch_ms <= MAX_EPOCH_MS:
+        raise ValueError(f"epoch milliseconds out of range: {epoch_ms}")
+    dt = _EPOCH + timedelta(milliseconds=epoch_ms)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
+def parse_ts(text: str) -> int:
+    """Inverse of :func:`format_ts`; raises ``ValueError`` for anything else."""
+    if not _TS_RE.match(text):
+        raise ValueError(f"timestamp {text!r} is not UTC ISO-8601 like 2025-11-22T06:53:11.123Z")
+    dt = datetime.strptime(text[:-1], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+    delta = dt - _EPOCH
+    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000

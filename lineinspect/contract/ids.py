@@ -90,7 +90,7 @@ def uuid7_str() -> str:
 
 def is_uuid7(text: str) -> bool:
     """True if ``text`` is a canonical lower-case UUIDv7 string (RFC 9562 variant)."""
-    return bool(_UUID7_RE.match(text))
+    return bool(_UUID7_RE.fullmatch(text))
 
 
 def uuid7_unix_ms(value: uuid.UUID | str) -> int:

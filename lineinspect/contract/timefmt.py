@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-TS_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+TS_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
 _TS_RE = re.compile(TS_PATTERN)
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last ISO-8601 4-digit year
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -21,7 +21,7 @@ def format_ts(epoch_ms: int) -> str:
 
 def parse_ts(text: str) -> int:
     """Inverse of :func:`format_ts`; raises ``ValueError`` for anything else."""
-    if not _TS_RE.match(text):
+    if not _TS_RE.fullmatch(text):
         raise ValueError(f"timestamp {text!r} is not UTC ISO-8601 like 2025-11-22T06:53:11.123Z")
     dt = datetime.strptime(text[:-1], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
     delta = dt - _EPOCH

@@ -68,12 +68,12 @@ _CAMERA_KINDS = frozenset(
 
 
 def is_valid_id(value: str) -> bool:
-    return bool(_ID_RE.match(value))
+    return bool(_ID_RE.fullmatch(value))
 
 
 def check_id(what: str, value: str) -> str:
     """Return ``value`` if it is a valid topic id, else raise ``ValueError`` naming ``what``."""
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):
         raise ValueError(
             f"{what} id {value!r} is not topic-safe: use 1-64 characters from A-Z a-z 0-9 _ . -, "
             "starting with a letter or digit"
@@ -146,7 +146,7 @@ def parse_topic(topic: str) -> TopicAddress:
     if camera is not None and kind not in _CAMERA_KINDS:
         raise ContractError("bad_topic", f"{suffix!r} is not a camera-level topic: {topic!r}")
     for what, value in zip(("site", "line", "station", "camera"), (*ids, camera), strict=True):
-        if value is not None and not _ID_RE.match(value):
+        if value is not None and not _ID_RE.fullmatch(value):
             raise ContractError("bad_topic", f"{what} id {value!r} in topic is not a valid id")
     return TopicAddress(kind, ids[0], ids[1], ids[2], camera)
 

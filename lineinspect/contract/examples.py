@@ -1,0 +1,156 @@
+"""One valid, deterministic example of every payload: used by the docs, the schema files and
+the tests, so the examples an integrator reads are the ones the code accepts."""
+
+from __future__ import annotations
+
+import base64
+
+from lineinspect.contract.codec import Payload
+from lineinspect.contract.ids import compose_uuid7
+from lineinspect.contract.timefmt import format_ts
+from lineinspect.contract.topics import TopicKind, build_topic
+from lineinspect.contract.v1 import (
+    Alarm,
+    AlarmAck,
+    AlarmPlain,
+    Availability,
+    BoxPx,
+    DeadLetter,
+    DefectEvent,
+    FrameSize,
+    LatencyMs,
+    ModelRef,
+    Stats,
+    Status,
+)
+
+SITE, LINE, STATION, CAMERA = "plant1", "line3", "st2", "cam1"
+TS_MS = 1_763_794_391_123  # 2025-11-22T06:53:11.123Z
+NEW_ID = str(compose_uuid7(TS_MS, 0x123456789ABCDEF0123))
+UPDATE_ID = str(compose_uuid7(TS_MS + 400, 0x2F00D0))
+MODEL = ModelRef(name="gear-defects-yolov8n", version="2025.11.1", sha256="3f" * 32)
+
+
+def example_event() -> DefectEvent:
+    frame = FrameSize(width=1280, height=720)
+    box = BoxPx(x1=412.0, y1=188.0, x2=468.0, y2=203.0)
+    return DefectEvent(
+        v=1,
+        event_id=NEW_ID,
+        defect_id=NEW_ID,
+        kind="new",
+        ts=format_ts(TS_MS),
+        ts_ms=TS_MS,
+        site=SITE,
+        line=LINE,
+        station=STATION,
+        camera=CAMERA,
+        track_id=17,
+        frame_seq=90211,
+        index_in_frame=0,
+        class_name="scratch",
+        class_id=0,
+        confidence=0.87,
+        severity="medium",
+        zone="gear-face",
+        box=box,
+        box_norm=box.normalised(frame),
+        frame=frame,
+        area_px=840.0,
+        area_mm2=21.0,
+        model=MODEL,
+    )
+
+
+def example_alarm() -> Alarm:
+    return Alarm(
+        v=1,
+        active=True,
+        code=1,
+        class_name="scratch",
+        severity="medium",
+        zone="gear-face",
+        event_id=NEW_ID,
+        count=1,
+        ts=format_ts(TS_MS),
+        ts_ms=TS_MS,
+    )
+
+
+def example_alarm_cleared() -> Alarm:
+    cleared_ms = TS_MS + 8_000
+    return Alarm(
+        v=1,
+        active=False,
+        code=0,
+        event_id=NEW_ID,
+        count=0,
+        cleared_by="ack",
+        ts=format_ts(cleared_ms),
+        ts_ms=cleared_ms,
+    )
+
+
+def example_ack() -> AlarmAck:
+    return AlarmAck(v=1, event_id=NEW_ID, by="plc-line3", ts_ms=TS_MS + 7_950)
+
+
+def example_status() -> Status:
+    return Status(
+        v=1, state="up", ts=format_ts(TS_MS), ts_ms=TS_MS, model=MODEL, message="rtsp connected"
+    )
+
+
+def example_stats() -> Stats:
+    return Stats(
+        v=1,
+        ts=format_ts(TS_MS),
+        ts_ms=TS_MS,
+        interval_s=10.0,
+        frames_inspected=300,
+        parts_seen=12,
+        defects_by_class={"scratch": 1, "crack": 0},
+        fps=30.0,
+        latency_ms={
+            "capture": LatencyMs(p50=1.2, p99=3.4),
+            "detect": LatencyMs(p50=18.5, p99=27.0),
+            "publish": LatencyMs(p50=0.3, p99=1.1),
+        },
+        drops={"capture": 0, "refine": 2},
+        outbox_backlog=0,
+    )
+
+
+def example_deadletter() -> DeadLetter:
+    raw = b'{"v":2,"kind":"new"}'
+    return DeadLetter(
+        v=1,
+        reason_code="unsupported_version",
+        reason="schema version v=2 is not supported (this build understands v=1)",
+        topic=build_topic(TopicKind.EVENTS, SITE, LINE, STATION, CAMERA),
+        payload_b64=base64.b64encode(raw).decode(),
+        payload_bytes=len(raw),
+        truncated=False,
+        received_ts=format_ts(TS_MS + 35),
+        received_ts_ms=TS_MS + 35,
+        collector="collector-0",
+    )
+
+
+def all_examples() -> list[tuple[str, Payload]]:
+    """``(topic, payload)`` for every kind and mode of the contract."""
+
+    def cam(kind: TopicKind) -> str:
+        return build_topic(kind, SITE, LINE, STATION, CAMERA)
+
+    return [
+        (cam(TopicKind.EVENTS), example_event()),
+        (cam(TopicKind.ALARM), example_alarm()),
+        (cam(TopicKind.ALARM), example_alarm_cleared()),
+        (cam(TopicKind.ALARM), AlarmPlain(active=True)),
+        (cam(TopicKind.ALARM_ACK), example_ack()),
+        (cam(TopicKind.STATUS), example_status()),
+        (cam(TopicKind.STATS), example_stats()),
+        (build_topic(TopicKind.AVAILABILITY, SITE, LINE, STATION), Availability(state="online")),
+        (build_topic(TopicKind.DEADLETTER), example_deadletter()),
+    ]

@@ -18,6 +18,22 @@ def default_tracking_uri(workdir: Path) -> str:
     return f"sqlite:///{(workdir / 'mlflow.db').resolve()}"
 
 
+def set_experiment(tracking_uri: str, name: str) -> None:
+    """Select (creating if needed) ``name``; with a local SQLite store, its artifacts go in an
+    ``mlartifacts`` folder beside the database instead of MLflow's default ``./mlruns`` in
+    whatever directory the command happened to run from."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(name) is None:
+        location = None
+        if tracking_uri.startswith("sqlite:///"):
+            db = Path(tracking_uri.removeprefix("sqlite:///"))
+            location = (db.parent / "mlartifacts").resolve().as_uri()
+        mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
+
+
 def clean_metric_name(name: str) -> str:
     """``metrics/mAP50-95(B)`` → ``mAP50-95``; ``train/box_loss`` → ``train_box_loss``."""
     name = re.sub(r"\(B\)$", "", name)
@@ -33,8 +49,7 @@ class MlflowLogger:
         import mlflow
 
         self._mlflow = mlflow
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_experiment(experiment)
+        set_experiment(tracking_uri, experiment)
         run_dir.mkdir(parents=True, exist_ok=True)
         id_file = run_dir / RUN_ID_FILE
         run_id = id_file.read_text().strip() if id_file.exists() else None

@@ -41,6 +41,50 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from models.eval.evaluate import evaluate_onnx, evaluate_pt, format_report
+
+    if args.model.suffix == ".onnx":
+        res = evaluate_onnx(args.model, args.data, args.split, limit=args.limit)
+    elif args.model.suffix == ".pt":
+        res = evaluate_pt(args.model, args.data, args.split, imgsz=args.imgsz)
+    else:
+        raise SystemExit(f"--model {args.model}: expected a .onnx or .pt file")
+    print(format_report(res))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _tracking_uri(value: str | None) -> str:
+    from models.train.tracking import default_tracking_uri
+
+    return value or default_tracking_uri(Path("."))
+
+
+def _register(args: argparse.Namespace) -> int:
+    from lineinspect.manifest import manifest_path_for
+    from models.registry.mlflow_registry import register_model
+
+    version = register_model(args.model, manifest_path_for(args.model),
+                             _tracking_uri(args.tracking_uri), args.alias, name=args.name)
+    print(f"registered {args.model} as {args.name} version {version}, alias {args.alias}")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from models.registry.mlflow_registry import pull_model
+
+    args.dest.mkdir(parents=True, exist_ok=True)
+    path = pull_model(args.alias, args.dest, _tracking_uri(args.tracking_uri), name=args.name)
+    print(f"pulled {args.name}@{args.alias} to {path} (sha256 verified)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="build datasets, train, evaluate, export, register models",
                        description="Model lifecycle: synth → train-detector → eval → export → "
@@ -91,3 +135,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: sqlite file mlflow.db in the working dir)")
     t.set_defaults(handler=_train)
+
+    e = msub.add_parser("eval", help="mAP50, mAP50-95, per-class P/R on a held-out split",
+                        description="Score a detector on a YOLO-format split: an .onnx through "
+                                    "the edge runtime, a .pt through ultralytics' validator.")
+    e.add_argument("--model", type=Path, required=True, help=".onnx (with manifest) or .pt")
+    e.add_argument("--data", type=Path, required=True, help="data.yaml of the held-out set")
+    e.add_argument("--split", default="val", help="split to score (default val)")
+    e.add_argument("--imgsz", type=int, default=320, help="input size for .pt (default 320)")
+    e.add_argument("--limit", type=int, default=None, help="score only the first N images")
+    e.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    e.set_defaults(handler=_eval)
+
+    try:  # export lives with the runtime's manifest code; absent only in a broken checkout
+        from models.export.cli import add_export_parsers
+    except ImportError:
+        pass
+    else:
+        add_export_parsers(msub)
+
+    r = msub.add_parser("register", help="register an exported model in MLflow with an alias",
+                        description="Log the ONNX + manifest to MLflow, create a model version "
+                                    "and point the alias (staging|production) at it.")
+    r.add_argument("--model", type=Path, required=True, help="exported .onnx (manifest beside)")
+    r.add_argument("--alias", choices=["staging", "production"], default="staging")
+    r.add_argument("--name", default="lineinspect-detector", help="registered model name")
+    r.add_argument("--tracking-uri", default=None, help="default: sqlite mlflow.db here")
+    r.set_defaults(handler=_register)
+
+    pl = msub.add_parser("pull", help="write the ONNX + manifest behind an alias into DIR",
+                         description="Download the registered version behind --alias into DIR "
+                                     "after checking its sha256 against the manifest.")
+    pl.add_argument("dest", type=Path, metavar="DIR")
+    pl.add_argument("--alias", choices=["staging", "production"], default="production")
+    pl.add_argument("--name", default="lineinspect-detector", help="registered model name")
+    pl.add_argument("--tracking-uri", default=None, help="default: sqlite mlflow.db here")
+    pl.set_defaults(handler=_pull)

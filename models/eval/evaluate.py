@@ -1,0 +1,98 @@
+"""``lineinspect models eval``: score a detector on a held-out YOLO-format split.
+
+ONNX models are scored through the edge's own runtime (what a station actually runs), ``.pt``
+checkpoints through ultralytics' validator; both report mAP50, mAP50-95 and per-class P/R.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from models.eval.dataset import iter_split, load_data_yaml
+from models.eval.metrics import DetectionMetrics, MetricAccumulator
+
+# Validation settings of ultralytics' own ``val`` so figures are comparable.
+VAL_CONF = 0.001
+VAL_IOU = 0.7
+VAL_MAX_DET = 300
+
+
+def _images_dir(data_yaml: Path, split: str) -> tuple[Path, list[str]]:
+    root, splits, names = load_data_yaml(data_yaml)
+    if split not in splits:
+        raise ValueError(f"{data_yaml}: no {split!r} split (has {sorted(splits)})")
+    return root / splits[split], names
+
+
+def evaluate_onnx(model: Path, data_yaml: Path, split: str = "val",
+                  limit: int | None = None) -> dict[str, Any]:
+    """mAP of an exported ONNX model through ``edge.detect.Detector``."""
+    from edge.detect.detector import Detector
+    from edge.detect.settings import DetectorSettings
+
+    images, names = _images_dir(data_yaml, split)
+    det = Detector(DetectorSettings(model=model, providers=["cpu"], conf_threshold=VAL_CONF,
+                                    iou_threshold=VAL_IOU, max_detections=VAL_MAX_DET,
+                                    warmup_runs=1))
+    if list(det.class_names) != list(names):
+        raise ValueError(f"model classes {list(det.class_names)} differ from dataset {names}")
+    det.warmup()
+    acc = MetricAccumulator(names)
+    n = 0
+    infer_ms = 0.0
+    t0 = time.perf_counter()
+    for sample in iter_split(images):
+        if limit is not None and n >= limit:
+            break
+        img = cv2.imread(str(sample.image), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"cannot read image {sample.image}")
+        d = det.detect(img)
+        infer_ms += det.timings.infer_ms
+        gt_xyxy, gt_cls = sample.ground_truth(*img.shape[:2])
+        acc.add(d.xyxy, d.score, d.class_id, gt_xyxy, gt_cls)
+        n += 1
+    m: DetectionMetrics = acc.compute()
+    return {"model": str(model), "runtime": "lineinspect-onnxruntime", "split": split,
+            "images": n, "provider": det.provider, **m.as_dict(),
+            "infer_ms_mean": infer_ms / max(n, 1),
+            "wall_s": time.perf_counter() - t0}
+
+
+def evaluate_pt(weights: Path, data_yaml: Path, split: str = "val", imgsz: int = 320,
+                workdir: Path = Path(".")) -> dict[str, Any]:
+    """mAP of a ``.pt`` checkpoint through ultralytics' validator (offline)."""
+    from models.train.offline import apply_settings, prepare_offline
+
+    prepare_offline(workdir.resolve() / ".yolo")
+    from ultralytics import YOLO
+
+    apply_settings()
+    model = YOLO(str(weights))
+    r = model.val(data=str(data_yaml), split=split, imgsz=imgsz, batch=16, conf=VAL_CONF,
+                  iou=VAL_IOU, device="cpu", plots=False, verbose=False,
+                  project=str((workdir / "runs" / "val").resolve()), exist_ok=True)
+    names = [model.names[i] for i in sorted(model.names)]
+    per_class: dict[str, dict[str, float]] = {}
+    for i, c in enumerate(r.box.ap_class_index):
+        per_class[names[int(c)]] = {"precision": float(r.box.p[i]), "recall": float(r.box.r[i]),
+                                    "mAP50": float(r.box.ap50[i]), "mAP50-95": float(r.box.ap[i])}
+    return {"model": str(weights), "runtime": "ultralytics", "split": split,
+            "mAP50": float(r.box.map50), "mAP50-95": float(r.box.map),
+            "precision": float(r.box.mp), "recall": float(r.box.mr), "per_class": per_class}
+
+
+def format_report(res: dict[str, Any]) -> str:
+    lines = [f"{res['model']} on {res['split']} ({res['runtime']}"
+             + (f", {res['images']} images" if "images" in res else "") + ")",
+             f"  mAP50 {res['mAP50']:.3f}   mAP50-95 {res['mAP50-95']:.3f}   "
+             f"P {res['precision']:.3f}   R {res['recall']:.3f}",
+             f"  {'class':<10} {'P':>6} {'R':>6} {'mAP50':>6} {'50-95':>6}"]
+    for name, c in res["per_class"].items():
+        lines.append(f"  {name:<10} {c['precision']:6.3f} {c['recall']:6.3f} "
+                     f"{c['mAP50']:6.3f} {c['mAP50-95']:6.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""Settings of the publisher: MQTT connection, durable outbox, PLC alarm rules, severity, stats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lineinspect.config.mqtt import MqttEndpoint, MqttSettings, TlsSettings, parse_mqtt_url
+from lineinspect.contract.v1 import Severity
+
+__all__ = [
+    "AlarmSettings",
+    "MqttEndpoint",
+    "MqttSettings",
+    "OutboxSettings",
+    "SeveritySettings",
+    "StatsSettings",
+    "TlsSettings",
+    "parse_mqtt_url",
+]
+
+
+_RAISING: list[Severity] = ["medium", "high"]
+
+
+class OutboxSettings(BaseModel):
+    """Store-and-forward queue on disk: every QoS 1 message waits here until the broker acks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path = Field(Path("var/outbox.sqlite3"), description="outbox database file")
+    max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="disk budget; at the cap oldest stats go first",
+    )
+    drain_rate_per_s: float = Field(
+        200.0, gt=0, le=100_000, description="publish rate while draining a backlog"
+    )
+
+
+class AlarmSettings(BaseModel):
+    """Which defects raise the PLC alarm and how it clears."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    classes: list[str] = Field(
+        default_factory=list, max_length=256, description="classes that raise; empty: all"
+    )
+    severities: list[Severity] = Field(
+        default_factory=lambda: _RAISING.copy(), description="severities that raise; empty: all"
+    )
+    zones: list[str] = Field(
+        default_factory=list, max_length=64, description="zone names that raise; empty: anywhere"
+    )
+    clear: Literal["ack", "auto"] = Field(
+        "ack", description="ack: latched until acknowledged; auto: clears after auto_clear_s"
+    )
+    auto_clear_s: float = Field(
+        5.0, gt=0, le=86_400, description="quiet time after the last raising defect (clear: auto)"
+    )
+    min_interval_s: float = Field(
+        0.2, ge=0, le=60, description="rate limit: at most one alarm publish per interval"
+    )
+    payload: Literal["json", "plain"] = Field("json", description="plain: the text 1 or 0")
+    codes: dict[str, int] = Field(
+        default_factory=dict, description="PLC code per class; default class_id + 1"
+    )
+
+    @model_validator(mode="after")
+    def _codes_in_range(self) -> AlarmSettings:
+        for name, code in self.codes.items():
+            if not 1 <= code <= 65535:
+                raise ValueError(f"codes.{name}: alarm code must be 1..65535 (0 means no alarm)")
+        return self
+
+
+class SeveritySettings(BaseModel):
+    """Severity of an event: the class's base level, raised one step for large defects."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default: Severity = "medium"
+    by_class: dict[str, Severity] = Field(default_factory=dict)
+    escalate_area_px: float | None = Field(
+        None, gt=0, description="area in pixels at or above which severity goes one step up"
+    )
+    escalate_area_mm2: float | None = Field(
+        None, gt=0, description="as escalate_area_px, for calibrated cameras (takes precedence)"
+    )
+
+
+class StatsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(10.0, ge=1.0, le=3600.0, description="stats publish period")

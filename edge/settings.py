@@ -1,0 +1,152 @@
+"""Root settings of the edge agent: one YAML file, ``LINEINSPECT_*`` overrides.
+
+Each section is the small model of the component that uses it; API and stream models live here
+until those components exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from edge.detect.settings import DetectorSettings
+from edge.publish.settings import (
+    AlarmSettings,
+    MqttSettings,
+    OutboxSettings,
+    SeveritySettings,
+    StatsSettings,
+)
+from edge.sources.settings import SourceSettings
+from edge.track.settings import TrackingSettings
+from lineinspect.config.common import LoggingSettings, TopicId
+from lineinspect.config.errors import ConfigIssue
+from lineinspect.config.load import RoleSettings, file_issue, load_settings
+from lineinspect.config.secrets import pick_secret, readable_file
+
+
+class CameraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: TopicId
+    source: SourceSettings
+    tracking: TrackingSettings | None = Field(
+        None, description="replaces the top-level tracking section for this camera"
+    )
+    mm_per_px: float | None = Field(
+        None, gt=0, le=1000, description="calibration; enables area_mm2 in events"
+    )
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", min_length=1, description="0.0.0.0 to serve the network")
+    port: int = Field(8080, ge=1, le=65535)
+    token: SecretStr | None = Field(None, description="bearer token; None: no auth")
+    token_file: Path | None = None
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=1024**3)
+
+    @field_validator("token_file")
+    @classmethod
+    def _secret_file(cls, value: Path | None) -> Path | None:
+        return None if value is None else readable_file(value)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> ApiSettings:
+        self.token = pick_secret("token", self.token, self.token_file)
+        return self
+
+
+IceUrl = Annotated[str, Field(pattern=r"^(stun|turn|turns):\S+$", max_length=512)]
+
+
+class IceServer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[IceUrl] = Field(min_length=1, max_length=8)
+    username: str | None = Field(None, max_length=256)
+    credential: SecretStr | None = None
+
+
+class StreamSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    fps: float = Field(15.0, gt=0, le=60)
+    width: int | None = Field(None, ge=16, le=7680, description="None: camera width")
+    height: int | None = Field(None, ge=16, le=4320, description="None: camera height")
+    max_viewers: int = Field(8, ge=1, le=256)
+    ice_servers: list[IceServer] = Field(default_factory=list, max_length=16)
+
+
+class EdgeSettings(RoleSettings):
+    model_config = SettingsConfigDict(
+        extra="forbid", env_prefix="LINEINSPECT_", env_nested_delimiter="__"
+    )
+
+    site: TopicId
+    line: TopicId
+    station: TopicId
+    cameras: list[CameraSettings] = Field(min_length=1, max_length=64)
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    mqtt: MqttSettings | None = Field(
+        None, description="broker connection; None: the embedded broker (demo, laptop)"
+    )
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    severity: SeveritySettings = Field(default_factory=SeveritySettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_ids(cls, cameras: list[CameraSettings]) -> list[CameraSettings]:
+        seen: set[str] = set()
+        for cam in cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} is used twice; ids must be unique")
+            seen.add(cam.id)
+        return cameras
+
+    def tracking_for(self, camera: CameraSettings) -> TrackingSettings:
+        return camera.tracking if camera.tracking is not None else self.tracking
+
+    def zone_names(self) -> set[str]:
+        return {z.name for cam in self.cameras for z in self.tracking_for(cam).zones}
+
+    @classmethod
+    def file_issues(cls, data: Mapping[str, Any]) -> list[ConfigIssue]:
+        found: list[ConfigIssue | None] = []
+        detector = data.get("detector")
+        if isinstance(detector, Mapping) and detector.get("model") is not None:
+            found.append(file_issue("detector.model", detector["model"]))
+        cameras = data.get("cameras")
+        for i, cam in enumerate(cameras if isinstance(cameras, list) else []):
+            src = cam.get("source") if isinstance(cam, Mapping) else None
+            if isinstance(src, Mapping) and src.get("kind") in ("file", "folder"):
+                want_dir = src["kind"] == "folder"
+                found.append(file_issue(f"cameras.{i}.source.path", src.get("path"), want_dir))
+        return [issue for issue in found if issue is not None]
+
+    def extra_issues(self) -> list[ConfigIssue]:
+        zones = self.zone_names()
+        known = ", ".join(sorted(zones)) or "none"
+        return [
+            ConfigIssue(f"alarms.zones.{i}", f"no zone named {name!r} (defined: {known})")
+            for i, name in enumerate(self.alarms.zones)
+            if name not in zones
+        ]
+
+
+def load_edge_settings(path: Path | str, env: Mapping[str, str] | None = None) -> EdgeSettings:
+    """Edge settings from ``path`` with ``LINEINSPECT_*`` overrides from ``env``
+    (default ``os.environ``); raises ``ConfigError`` listing every problem."""
+    return load_settings(EdgeSettings, path, env)

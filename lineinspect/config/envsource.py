@@ -1,0 +1,50 @@
+"""Environment overrides through pydantic-settings, from a mapping passed in (never read at
+import): ``LINEINSPECT_MQTT__PASSWORD`` -> ``{"mqtt": {"password": ...}}``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic_settings import BaseSettings, EnvSettingsSource
+from pydantic_settings.sources.utils import parse_env_vars
+
+ENV_PREFIX = "LINEINSPECT_"
+ENV_NESTED_DELIMITER = "__"
+
+
+class MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' env source (JSON for lists/dicts, ``__`` nesting), fed ``env``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._env = dict(env)
+        super().__init__(
+            settings_cls,
+            case_sensitive=False,
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter=ENV_NESTED_DELIMITER,
+        )
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._env, False, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def env_origins(env: Mapping[str, str]) -> dict[str, str]:
+    """Field path (``mqtt.password``) -> the variable that sets it, for error messages."""
+    out: dict[str, str] = {}
+    for name in env:
+        if name.upper().startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+            path = name[len(ENV_PREFIX) :].lower().split(ENV_NESTED_DELIMITER)
+            out[".".join(path)] = name
+    return out
+
+
+def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``override``; nested mappings merge, anything else replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out

@@ -5,11 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Reconnecting(_Source):
+    reconnect_initial_s: float = Field(0.5, gt=0, le=600,
+                                       description="first reconnect delay; doubles per failure")
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600, description="cap on the reconnect delay")
+
+    @model_validator(mode="after")
+    def _ordered_delays(self) -> _Reconnecting:
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ValueError(
+                f"reconnect_max_s ({self.reconnect_max_s}) must be >= reconnect_initial_s "
+                f"({self.reconnect_initial_s})")
+        return self
 
 
 class FileSource(_Source):
@@ -17,18 +31,38 @@ class FileSource(_Source):
     path: Path
     loop: bool = False
     pace: bool = Field(True, description="deliver at the video's native fps, like a camera")
+    fps: float | None = Field(None, gt=0, le=1000,
+                              description="pace at this rate instead of the file's own fps")
 
 
-class RtspSource(_Source):
+class RtspSource(_Reconnecting):
     kind: Literal["rtsp"] = "rtsp"
     url: str = Field(pattern=r"^rtsps?://", description="rtsp:// or rtsps:// URL")
     open_timeout_s: float = Field(5.0, gt=0, le=120)
-    read_timeout_s: float = Field(5.0, gt=0, le=120)
-    reconnect_initial_s: float = Field(0.5, gt=0)
-    reconnect_max_s: float = Field(30.0, gt=0)
+    read_timeout_s: float = Field(5.0, gt=0, le=120,
+                                  description="a read slower than this counts as a stall")
+    transport: Literal["tcp", "udp"] = Field(
+        "tcp", description="RTP over the RTSP TCP connection (no loss on busy networks) or UDP")
+    ffmpeg_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra FFmpeg demuxer options, e.g. {analyzeduration: '500000'} to open "
+                    "faster when the camera sends a key frame at least that often (microseconds)")
+
+    @field_validator("ffmpeg_options")
+    @classmethod
+    def _plain_options(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            for text in (key, val):
+                if not text or ";" in text or "|" in text:
+                    raise ValueError(
+                        f"FFmpeg option {key!r}: keys and values must be non-empty "
+                        "and contain no ';' or '|'")
+        if "rtsp_transport" in value:
+            raise ValueError("set the RTSP transport with 'transport', not ffmpeg_options")
+        return value
 
 
-class DeviceSource(_Source):
+class DeviceSource(_Reconnecting):
     kind: Literal["device"] = "device"
     device: int | str = Field(0, description="V4L2 index or /dev/videoN path")
     width: int | None = Field(None, gt=0)
@@ -41,6 +75,7 @@ class FolderSource(_Source):
     path: Path
     fps: float = Field(10.0, gt=0, le=1000)
     loop: bool = False
+    pace: bool = Field(True, description="deliver at fps; false: as fast as images decode")
 
 
 class SyntheticSource(_Source):
@@ -51,6 +86,8 @@ class SyntheticSource(_Source):
     height: int = Field(480, ge=64, le=4096)
     loop: bool = True
     pace: bool = True
+    frames: int | None = Field(None, gt=0,
+                               description="length of the video; None: endless conveyor")
 
 
 SourceSettings = Annotated[

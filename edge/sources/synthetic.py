@@ -1,0 +1,57 @@
+"""The synthetic conveyor video (``models.data.video``) as a camera, with its ground truth."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edge.sources.frame import Frame, SourceReadError, Stamper
+from edge.sources.settings import SyntheticSource
+
+if TYPE_CHECKING:
+    from models.data.video import ConveyorScene
+
+
+class SyntheticFrameSource:
+    max_block_s = 2.0  # one render
+
+    def __init__(self, settings: SyntheticSource, stamper: Stamper | None = None) -> None:
+        self._settings = settings
+        self._stamper = stamper or Stamper()
+        self._scene: ConveyorScene | None = None
+        self._index = 0
+        s = settings
+        self.description = f"synthetic conveyor seed={s.seed} {s.width}x{s.height}@{s.fps:g}"
+
+    @property
+    def pace_fps(self) -> float | None:
+        return self._settings.fps if self._settings.pace else None
+
+    @property
+    def index(self) -> int:
+        """Scene frame index of the next frame (seek/loop position; not ``Frame.seq``)."""
+        return self._index
+
+    def open(self) -> None:
+        # Imported here so only users of the synthetic source pay for the renderer.
+        from models.data.video import ConveyorScene
+
+        if self._scene is None:
+            s = self._settings
+            self._scene = ConveyorScene(seed=s.seed, width=s.width, height=s.height, fps=s.fps)
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        if self._scene is None:
+            raise SourceReadError(f"{self.description}: read before open")
+        frames = self._settings.frames
+        if frames is not None and self._index >= frames:
+            if not self._settings.loop:
+                return None
+            self._index = 0
+        image, truth = self._scene.render(self._index)
+        self._index += 1
+        return self._stamper.stamp(image, truth)
+
+    def close(self) -> None:
+        # Keep the scene: it is deterministic and costly to build, and reopening must not redo it.
+        pass

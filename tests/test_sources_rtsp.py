@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -105,11 +106,11 @@ def test_frames_arrive_in_order_with_sane_timestamps(server: RtspServer,
     seqs = [f.seq for f in frames]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert all(wall0 <= f.ts_ns <= wall1 for f in frames)
-    assert all(a.mono_ns < b.mono_ns for a, b in zip(frames, frames[1:], strict=False))
+    assert all(a.mono_ns < b.mono_ns for a, b in itertools.pairwise(frames))
     assert all((f.width, f.height) == (320, 240) and f.image.dtype.name == "uint8"
                and f.image.shape[2] == 3 for f in frames)
     # The test server draws a moving ball: consecutive frames are not the same picture.
-    assert any((a.image != b.image).any() for a, b in zip(frames, frames[1:], strict=False))
+    assert any((a.image != b.image).any() for a, b in itertools.pairwise(frames))
     assert status.states == [SourceState.UP, SourceState.DOWN]
     assert status.events[-1][2] == "stopped"
 
@@ -209,7 +210,7 @@ def test_slow_consumer_gets_newest_frame_and_drops_are_counted(server: RtspServe
     finally:
         assert cap.close()
     assert st.dropped >= 8 * 2, st
-    assert min(b - a for a, b in zip(seqs, seqs[1:], strict=False)) >= 2  # skipped, not queued
+    assert min(b - a for a, b in itertools.pairwise(seqs)) >= 2  # skipped, not queued
     # The frame handed over is the latest one: younger than a frame period (plus scheduling).
     assert sorted(ages_ms)[len(ages_ms) // 2] < period * 1000 + 30, ages_ms
 

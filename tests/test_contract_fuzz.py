@@ -79,7 +79,7 @@ def events(draw: st.DrawFn) -> DefectEvent:
     return DefectEvent(
         v=1, event_id=event_id, defect_id=defect_id, kind=kind, ts=format_ts(ms), ts_ms=ms,
         site=draw(ids), line=draw(ids), station=draw(ids), camera=draw(ids),
-        track_id=draw(counts), frame_seq=draw(counts), index_in_frame=draw(st.integers(0, 1023)),
+        track_id=draw(counts), frame_seq=draw(counts), index_in_frame=draw(st.integers(0, 999)),
         class_name=draw(labels), class_id=draw(st.integers(0, 65535)), confidence=draw(unit),
         severity=draw(severities), zone=draw(st.none() | labels), box=box,
         box_norm=box.normalised(frame), frame=frame, mask=mask, area_px=area,

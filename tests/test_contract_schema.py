@@ -23,7 +23,7 @@ def test_checked_in_schema_matches_the_models() -> None:
 def test_drift_is_detected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--write", str(tmp_path)]) == 0
     assert main(["--check", str(tmp_path)]) == 0
-    (tmp_path / "event.v1.json").write_text(render("event.v1").replace("1023", "1024"))
+    (tmp_path / "event.v1.json").write_text(render("event.v1").replace("999", "998"))
     (tmp_path / "stale.v0.json").write_text("{}")
     capsys.readouterr()
     assert main(["--check", str(tmp_path)]) == 1

@@ -119,6 +119,7 @@ def test_malformed_bytes(raw: bytes, code: str) -> None:
         ({"confidence": 1.5}, "confidence"),
         ({"confidence": "0.9"}, "confidence: Input should be a valid number"),
         ({"track_id": -1}, "track_id"),
+        ({"index_in_frame": 1000}, "index_in_frame: Input should be less than or equal to 999"),
         ({"kind": "begin"}, "kind"),
         ({"severity": "critical"}, "severity"),
         ({"site": "a/b"}, "site"),

@@ -28,6 +28,7 @@ from lineinspect.contract.topics import (
 )
 from lineinspect.contract.v1 import (
     DEADLETTER_MAX_ORIGINAL,
+    MAX_EVENTS_PER_FRAME,
     SCHEMA_VERSION,
     Alarm,
     AlarmAck,
@@ -51,6 +52,7 @@ __all__ = [
     "DEADLETTER_TOPIC",
     "DELIVERY",
     "ID_PATTERN",
+    "MAX_EVENTS_PER_FRAME",
     "MAX_PAYLOAD_BYTES",
     "SCHEMA_VERSION",
     "Alarm",

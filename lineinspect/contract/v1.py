@@ -19,6 +19,8 @@ from lineinspect.contract.topics import ID_PATTERN
 SCHEMA_VERSION = 1
 MAX_FRAME_DIM = 8192
 MAX_MASK_RUNS = 32768
+# A store can place event i of a frame at ts_ms + i microseconds and stay inside the millisecond.
+MAX_EVENTS_PER_FRAME = 1000
 BOX_NORM_TOLERANCE = 1e-3
 MAX_COUNT = 2**53 - 1  # largest integer every JSON consumer (JavaScript included) reads exactly
 
@@ -136,7 +138,14 @@ class DefectEvent(_Payload):
     camera: Id
     track_id: Count
     frame_seq: Count
-    index_in_frame: Annotated[int, Field(ge=0, le=1023, description="unique per frame_seq")]
+    index_in_frame: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=MAX_EVENTS_PER_FRAME - 1,
+            description="0-based, unique among the events one camera emits for one frame",
+        ),
+    ]
     class_name: Label
     class_id: Annotated[int, Field(ge=0, le=65535)]
     confidence: Unit

@@ -338,3 +338,10 @@ def test_factory_builds_without_opening(settings: SourceSettings, kind: type) ->
     source = build_source(settings)  # nothing is touched yet: missing paths are fine here
     assert isinstance(source, kind)
     source.close()  # closing an unopened source is fine
+
+
+def test_close_before_start_ends_the_capture() -> None:
+    cap = CaptureThread(BuggySource(), "never-started")
+    assert cap.close()
+    with pytest.raises(EndOfStream, match="stopped"):
+        cap.get(5.0)

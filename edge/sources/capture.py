@@ -100,6 +100,10 @@ class CaptureThread:
         close returns in bounded time even while a camera hangs.
         """
         self._stop.set()
+        if self._thread.ident is None:  # never started: end it here so get() does not wait
+            self._finish("stopped", None)
+            self._mailbox.close()
+            return True
         if self._thread.is_alive():
             self._thread.join(self._source.max_block_s + 2.0 if timeout is None else timeout)
         alive = self._thread.is_alive()

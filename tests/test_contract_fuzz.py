@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lineinspect.contract import (
+    DEADLETTER_MAX_ORIGINAL,
     ID_PATTERN,
     MAX_PAYLOAD_BYTES,
     Alarm,
@@ -32,6 +33,7 @@ from lineinspect.contract import (
     build_topic,
     encode_payload,
     format_ts,
+    make_dead_letter,
     parse_message,
 )
 from lineinspect.contract.examples import all_examples
@@ -239,3 +241,20 @@ def test_mutated_examples_only_raise_contract_error(index: int, data: st.DataObj
     key = data.draw(st.sampled_from(sorted(obj)))
     obj[key] = data.draw(json_values)
     parses_or_contract_error(topic, json.dumps(obj).encode())
+
+
+@FUZZ
+@given(
+    st.text(max_size=2000),
+    st.binary(max_size=70_000),
+    st.text(max_size=3000),
+    epoch_ms,
+    st.none() | st.text(max_size=100),
+)
+def test_any_rejected_message_makes_a_valid_dead_letter(
+    topic: str, raw: bytes, reason: str, ms: int, collector: str | None
+) -> None:
+    letter = make_dead_letter(topic, raw, "invalid", reason, ms, collector)
+    assert base64.b64decode(letter.payload_b64) == raw[:DEADLETTER_MAX_ORIGINAL]
+    assert letter.truncated == (len(raw) > DEADLETTER_MAX_ORIGINAL)
+    round_trip(build_topic(TopicKind.DEADLETTER), letter)

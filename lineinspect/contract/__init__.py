@@ -10,6 +10,7 @@ from lineinspect.contract.codec import (
     encode_payload,
     parse_message,
 )
+from lineinspect.contract.deadletter import make_dead_letter
 from lineinspect.contract.errors import ContractError
 from lineinspect.contract.ids import Uuid7Generator, is_uuid7, uuid7, uuid7_str, uuid7_unix_ms
 from lineinspect.contract.timefmt import format_ts, parse_ts
@@ -83,6 +84,7 @@ __all__ = [
     "format_ts",
     "is_uuid7",
     "is_valid_id",
+    "make_dead_letter",
     "parse_message",
     "parse_topic",
     "parse_ts",

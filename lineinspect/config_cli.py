@@ -20,7 +20,8 @@ _CLOUD_KEYS = frozenset({"collector", "influx", "store"})
 
 HELP = """\
 Validate an edge or cloud settings file, with LINEINSPECT_* environment overrides applied
-(e.g. LINEINSPECT_MQTT__PASSWORD; lists and mappings as JSON).
+(e.g. LINEINSPECT_MQTT__PASSWORD, LINEINSPECT_CAMERAS__0__SOURCE__URL; whole lists and
+mappings as JSON).
 
 On success prints the resolved settings as YAML, secrets shown as ********, and exits 0.
 Otherwise prints every problem as `field.path: reason` and exits 1.

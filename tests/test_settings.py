@@ -85,6 +85,19 @@ def test_env_overrides_nested_values_and_creates_sections(tmp_path: Path) -> Non
     assert s.alarms.classes == ["crack"]
 
 
+def test_env_overrides_list_entries_by_index(tmp_path: Path) -> None:
+    env = {"LINEINSPECT_CAMERAS__0__SOURCE__SEED": "7", "LINEINSPECT_CAMERAS__0__MM_PER_PX": "0.5"}
+    s = load_edge_settings(write(tmp_path, MINIMAL_EDGE), env)
+    assert s.cameras[0].mm_per_px == 0.5
+    assert s.cameras[0].source.kind == "synthetic" and s.cameras[0].source.seed == 7
+    text = edge_errors(tmp_path, MINIMAL_EDGE, {"LINEINSPECT_CAMERAS__3__ID": "x"})
+    assert "cameras.3: no such list entry" in text and "LINEINSPECT_CAMERAS" in text
+    cam = '{"source": {"kind": "synthetic"}, "id": '
+    cams = f'[{cam}"a"}}, {cam}"b"}}]'
+    s = load_edge_settings(write(tmp_path, MINIMAL_EDGE), {"LINEINSPECT_CAMERAS": cams})
+    assert [c.id for c in s.cameras] == ["a", "b"]
+
+
 def test_env_errors_name_the_variable(tmp_path: Path) -> None:
     text = edge_errors(tmp_path, MINIMAL_EDGE, {"LINEINSPECT_MQTT__PASWORD": "x"})
     assert "mqtt.pasword: Extra inputs are not permitted" in text

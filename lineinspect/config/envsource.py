@@ -39,12 +39,36 @@ def env_origins(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``override``; nested mappings merge, anything else replaces."""
+def deep_merge(
+    base: dict[str, Any], override: Mapping[str, Any], where: str = ""
+) -> dict[str, Any]:
+    """``base`` updated by ``override``; nested mappings merge, anything else replaces. A
+    mapping with numeric keys merges into a list by index, so ``LINEINSPECT_CAMERAS__0__ID``
+    changes the first camera; ``ValueError`` if that camera does not exist."""
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(dict(out[key]), value)
+        current = out.get(key)
+        path = f"{where}.{key}" if where else key
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            out[key] = deep_merge(dict(current), value, path)
+        elif isinstance(value, Mapping) and isinstance(current, list) and value:
+            out[key] = _merge_list(current, value, path)
         else:
             out[key] = value
+    return out
+
+
+def _merge_list(base: list[Any], override: Mapping[str, Any], where: str) -> list[Any]:
+    out = list(base)
+    for key, value in override.items():
+        if not str(key).isdigit() or int(key) >= len(out):
+            raise ValueError(
+                f"{where}.{key}: no such list entry to override ({len(out)} in the file); "
+                f"set the whole list as JSON in {ENV_PREFIX}{where.upper().replace('.', '__')}"
+            )
+        i = int(key)
+        if isinstance(value, Mapping) and isinstance(out[i], Mapping):
+            out[i] = deep_merge(dict(out[i]), value, f"{where}.{i}")
+        else:
+            out[i] = value
     return out

@@ -59,7 +59,10 @@ def load_settings(cls: type[S], path: Path | str, env: Mapping[str, str] | None 
         overrides = MappingEnvSource(cls, env)()
     except SettingsError as exc:
         raise ConfigError(str(path), [ConfigIssue("(environment)", str(exc))]) from None
-    merged = deep_merge(data, overrides)
+    try:
+        merged = deep_merge(data, overrides)
+    except ValueError as exc:
+        raise ConfigError(str(path), [ConfigIssue("(environment)", str(exc))]) from None
     file_problems = cls.file_issues(merged)
     try:
         settings = cls.model_validate(merged)

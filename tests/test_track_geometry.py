@@ -167,8 +167,8 @@ GATES = Gates(min_iou=0.2, centre_gate=1.5)
         # 13 px across it is too far (13 over the 8 px floor of its height).
         ((0, 0, 40, 3), (0, 13, 40, 16), 0, 0, GATES, INVALID),
         # A false positive of another shape near the prediction: shape gate says no.
-        ((0, 0, 77, 9), (30, -10, 43, 30), 0, 0, Gates(0.2, 1.5, 2.5), INVALID),
-        ((0, 0, 77, 9), (30, -10, 43, 30), 0, 0, Gates(0.2, 1.5, 0.0), 1 + np.hypot(
+        ((0, 0, 77, 9), (30, -10, 43, 30), 0, 0, Gates(0.2, 1.5, max_size_ratio=2.5), INVALID),
+        ((0, 0, 77, 9), (30, -10, 43, 30), 0, 0, Gates(0.2, 1.5, max_size_ratio=0.0), 1 + np.hypot(
             (38.5 - 36.5) / 45, (4.5 - 10) / 24.5)),
     ],
 )
@@ -252,3 +252,13 @@ def test_pair_geometry_matches_the_separate_functions() -> None:
 def test_size_ratio(a: tuple[float, ...], b: tuple[float, ...], expected: float) -> None:
     assert size_ratio_matrix(np.array([a], float), np.array([b], float), 8.0)[0, 0] == (
         pytest.approx(expected))
+
+
+def test_unknown_velocity_widens_the_centre_gate() -> None:
+    # 3 box sizes apart: too far for a track with a prediction, fine for one without.
+    tracks = np.array([[0, 0, 10, 10], [0, 100, 10, 110]], float)
+    dets = np.array([[30, 0, 40, 10], [30, 100, 40, 110]], float)
+    cost = cost_matrix(tracks, np.zeros(2, int), dets, np.zeros(2, int), GATES,
+                       np.array([True, False]))
+    assert cost[0, 0] == INVALID
+    assert cost[1, 1] == pytest.approx(4.0)

@@ -41,6 +41,7 @@ class Gates:
 
     min_iou: float
     centre_gate: float  # in box sizes; 0 disables the centre-distance fallback
+    first_match_gate: float = 4.0  # centre gate of a track whose velocity is not known yet
     max_size_ratio: float = 2.5  # centre-gated pairs: width and height each within this factor
     min_size_px: float = 8.0  # floor of a box's sides in the centre gates (thin scratches)
 
@@ -61,13 +62,22 @@ def cost_matrix(
     det_boxes: FloatArray,
     det_classes: npt.NDArray[np.integer],
     gates: Gates,
+    velocity_known: npt.NDArray[np.bool_] | None = None,
 ) -> FloatArray:
-    """(T, D) costs: ``1 - iou`` if IoU-gated, ``1 + ratio`` if centre-gated, else ``INVALID``."""
+    """(T, D) costs: ``1 - iou`` if IoU-gated, ``1 + ratio`` if centre-gated, else ``INVALID``.
+
+    Tracks whose ``velocity_known`` is False (born before the belt speed was known, never matched
+    since) have no useful prediction, so their centre gate is the wider ``first_match_gate``.
+    """
     iou, ratio, shape = pair_geometry(track_boxes, det_boxes, gates.min_size_px)
     cost = 1.0 - iou
     allowed = iou >= gates.min_iou
     if gates.centre_gate > 0.0:
-        by_centre = ratio <= gates.centre_gate
+        if velocity_known is None or velocity_known.all():
+            by_centre = ratio <= gates.centre_gate
+        else:
+            gate = np.where(velocity_known, gates.centre_gate, gates.first_match_gate)
+            by_centre = ratio <= gate[:, None]
         by_centre &= ~allowed
         if gates.max_size_ratio > 0.0:
             by_centre &= shape <= gates.max_size_ratio

@@ -24,11 +24,37 @@ class TrackingSettings(BaseModel):
     class_confidence: dict[str, float] = Field(
         default_factory=dict, description="per-class confidence threshold overriding the default"
     )
-    min_frames: int = Field(3, ge=1, le=1000, description="frames a defect must be seen before `new`")
-    max_missed_frames: int = Field(5, ge=0, le=1000, description="frames unseen before `end`")
+    min_frames: int = Field(
+        3, ge=1, le=1000, description="frames a defect must be seen before `new`"
+    )
+    max_missed_frames: int = Field(
+        5, ge=0, le=1000, description="consecutive unseen frames a track survives; one more ends it"
+    )
     match_iou: float = Field(0.2, gt=0.0, le=1.0)
     min_box_area_px: float = Field(0.0, ge=0.0)
     update_min_gain: float = Field(
         0.1, ge=0.0, le=1.0, description="confidence gain that triggers an `update` event"
     )
     zones: list[ZoneSettings] = Field(default_factory=list)
+    low_confidence: float = Field(
+        0.1, ge=0.0, le=1.0,
+        description="detections between this and the class threshold only keep a track alive",
+    )
+    centre_gate: float = Field(
+        1.5, ge=0.0, le=20.0,
+        description="match fallback: centre distance from the prediction, in box sizes (0 = off)",
+    )
+    first_match_gate: float = Field(
+        4.0, ge=0.0, le=50.0,
+        description="centre gate (box sizes) of a track whose velocity is not known yet",
+    )
+    centre_max_size_ratio: float = Field(
+        2.5, ge=0.0, le=100.0,
+        description="centre-gated matches: width and height each within this factor (0 = off)",
+    )
+    velocity_smoothing: float = Field(
+        0.3, gt=0.0, le=1.0, description="weight of the newest velocity measurement (EMA)"
+    )
+    belt_prior: bool = Field(
+        True, description="start new tracks with the mean velocity of the established ones"
+    )

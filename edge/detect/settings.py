@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Provider = Literal["tensorrt", "cuda", "openvino", "cpu"]
+DEFAULT_PROVIDERS: tuple[Provider, ...] = ("tensorrt", "cuda", "cpu")
 
 
 class DetectorSettings(BaseModel):
@@ -17,7 +18,7 @@ class DetectorSettings(BaseModel):
         None, description="ONNX model file with its manifest beside it; default: the shipped model"
     )
     providers: list[Provider] = Field(
-        default_factory=lambda: ["tensorrt", "cuda", "cpu"],
+        default_factory=lambda: list(DEFAULT_PROVIDERS),
         description="execution providers in order of preference; unavailable ones are skipped",
     )
     intra_op_threads: int = Field(0, ge=0, description="0 = onnxruntime default")
@@ -27,3 +28,7 @@ class DetectorSettings(BaseModel):
     max_detections: int = Field(300, ge=1, le=10000)
     batch_size: int = Field(1, ge=1, le=64, description="frames of several cameras per run")
     warmup_runs: int = Field(2, ge=0, le=100)
+    trt_fp16: bool = Field(True, description="TensorRT: build the engine with fp16 kernels")
+    trt_cache_dir: Path | None = Field(
+        None, description="TensorRT engine/timing cache (default: .trt-cache beside the model)"
+    )

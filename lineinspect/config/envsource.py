@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic_settings import BaseSettings, EnvSettingsSource
-from pydantic_settings.sources.utils import parse_env_vars
 
 ENV_PREFIX = "LINEINSPECT_"
 ENV_NESTED_DELIMITER = "__"
@@ -26,7 +25,9 @@ class MappingEnvSource(EnvSettingsSource):
         )
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(self._env, False, self.env_ignore_empty, self.env_parse_none_str)
+        # The one hook pydantic-settings has for where variables come from; names are matched
+        # case-insensitively, as the base class does with case_sensitive=False.
+        return {name.lower(): value for name, value in self._env.items()}
 
 
 def env_origins(env: Mapping[str, str]) -> dict[str, str]:

@@ -151,6 +151,8 @@ class CaptureThread:
                 ended = self._pump()
             except SourceError as exc:
                 self._source.close()
+                if self._stop.is_set():  # e.g. a hung read ended by its timeout during close
+                    break
                 if isinstance(exc, SourceOpenError):
                     self._open_failures += 1
                 else:

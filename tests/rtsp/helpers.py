@@ -1,106 +1,54 @@
-"""Start, kill, hang and restart the real RTSP test server (tests/rtsp/server.py)."""
+"""The real RTSP test server (tests/rtsp/server.py) as a restartable test server process."""
 
 from __future__ import annotations
 
-import selectors
-import signal
 import socket
-import subprocess
-import time
 from pathlib import Path
+
+from tests.servers.ports import free_port
+from tests.servers.process import ServerProcess
 
 SERVER_SCRIPT = Path(__file__).with_name("server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"  # has Debian's python3-gi; the venv cannot
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class RtspServer(ServerProcess):
+    """gst-rtsp-server with a live H.264 test pattern at ``url``, on a fixed 127.0.0.1 port.
 
+    ``kill()`` (SIGKILL), ``pause()`` (SIGSTOP, a hung camera), ``resume()`` and ``start()``
+    again on the same port come from :class:`ServerProcess`.
+    """
 
-class RtspServer:
-    """One gst-rtsp-server process on a fixed 127.0.0.1 port, restartable on the same port."""
+    name = "rtsp-server"
 
-    def __init__(self, port: int | None = None, *, fps: int = 15, width: int = 320,
-                 height: int = 240, tcp_only: bool = True) -> None:
+    def __init__(self, workdir: Path, *, port: int | None = None, fps: int = 15,
+                 width: int = 320, height: int = 240, tcp_only: bool = True) -> None:
+        super().__init__(workdir, startup_timeout=15.0)
         self.port = port or free_port()
         self.fps, self.width, self.height, self.tcp_only = fps, width, height, tcp_only
-        self.proc: subprocess.Popen[str] | None = None
-        self.paused = False
 
     @property
     def url(self) -> str:
         return f"rtsp://127.0.0.1:{self.port}/test"
 
-    def start(self, timeout: float = 15.0) -> None:
-        assert self.proc is None, "already running"
-        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--fps", str(self.fps),
-               "--width", str(self.width), "--height", str(self.height)]
-        if self.tcp_only:
-            cmd.append("--tcp-only")
-        deadline = time.monotonic() + timeout
-        while True:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-            line = _read_line(proc, deadline)
-            if line.startswith("READY"):
-                self.proc, self.paused = proc, False
-                return
-            proc.kill()
-            proc.wait()
-            # The old socket may linger for a moment after a kill; try again until the deadline.
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"RTSP test server did not start on port {self.port}: {line!r}")
-            time.sleep(0.2)
+    def _write_config(self) -> None:
+        pass  # everything is on the command line
 
-    def kill(self) -> None:
-        """SIGKILL: the camera dies without closing its sessions."""
-        proc = self._running()
-        if self.paused:
-            proc.send_signal(signal.SIGCONT)
-        proc.kill()
-        proc.wait()
-        self.proc, self.paused = None, False
+    def _command(self) -> list[str]:
+        cmd = [SYSTEM_PYTHON, "-u", str(SERVER_SCRIPT), "--port", str(self.port),
+               "--fps", str(self.fps), "--width", str(self.width), "--height", str(self.height)]
+        return [*cmd, "--tcp-only"] if self.tcp_only else cmd
 
-    def pause(self) -> None:
-        """SIGSTOP: the camera hangs; its sockets stay open but nothing answers."""
-        self._running().send_signal(signal.SIGSTOP)
-        self.paused = True
-
-    def resume(self) -> None:
-        self._running().send_signal(signal.SIGCONT)
-        self.paused = False
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        proc = self.proc
-        if self.paused:
-            proc.send_signal(signal.SIGCONT)
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        self.proc, self.paused = None, False
-
-    def _running(self) -> subprocess.Popen[str]:
-        if self.proc is None:
-            raise RuntimeError("RTSP test server is not running")
-        return self.proc
+    def _answers(self) -> bool:
+        return rtsp_options_ok("127.0.0.1", self.port)
 
 
-def _read_line(proc: subprocess.Popen[str], deadline: float) -> str:
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if sel.select(timeout=0.1):
-                return proc.stdout.readline().strip()
-            if proc.poll() is not None:
-                return f"exited with {proc.returncode}"
-    return "timed out waiting for READY"
-
-
-
+def rtsp_options_ok(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True if an RTSP OPTIONS request gets 200 OK: the server answers, not just accepts."""
+    request = f"OPTIONS rtsp://{host}:{port}/test RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode()
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(request)
+            return sock.recv(64).startswith(b"RTSP/1.0 200")
+    except OSError:
+        return False

@@ -318,3 +318,22 @@ def test_event_grammar_holds_for_any_input(frames: list[list[tuple[float, ...]]]
     events += t.flush(len(frames), float(len(frames)))
     assert lifecycle_errors(events, closed=True) == []
     assert t.stats.events_new == t.stats.events_end
+
+
+def test_max_tracks_bounds_memory_and_counts_drops() -> None:
+    t = tracker(max_tracks=3, min_frames=1)
+    frame = [(40 * i, 10, 40 * i + 20, 30, 0.9, 0) for i in range(5)]
+    ev = run(t, [frame])
+    assert [e.track_id for e in ev] == [1, 2, 3]
+    assert (t.active_tracks, t.stats.seeds_dropped) == (3, 2)
+
+
+def test_refinement_queue_is_bounded() -> None:
+    t = tracker(min_frames=1)
+    run(t, moving(100, 5, 1))
+    rle = {"size": [480, 640], "counts": [307200]}
+    for _ in range(300):
+        t.attach_refinement(1, rle)
+    ev = run(t, moving(105, 5, 1), start=1)
+    assert [(e.kind, e.reason) for e in ev] == [("update", "refinement")]  # coalesced
+    assert t.stats.refinements_overflow == 44

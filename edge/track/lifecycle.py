@@ -42,6 +42,7 @@ from edge.track.settings import TrackingSettings
 from edge.track.zones import ZoneFilter
 
 RleMask = dict[str, list[int]]
+PENDING_REFINEMENTS = 256
 
 
 class DetectionsLike(Protocol):
@@ -72,6 +73,8 @@ class TrackerStats:
     events_update: int = 0
     events_end: int = 0
     refinements_dropped: int = 0  # attached to a track that had already ended
+    refinements_overflow: int = 0  # oldest pending refinement pushed out (refiner thread writes)
+    seeds_dropped: int = 0  # confident detections not tracked because max_tracks was reached
 
 
 @dataclass(slots=True)
@@ -135,7 +138,8 @@ class EventTracker:
         self._next_id = first_track_id
         self._tracks: list[_Track] = []
         self._belt: FloatArray | None = None
-        self._pending: deque[_Refinement] = deque()
+        # Bounded: a refiner flooding results between two frames loses the oldest, counted.
+        self._pending: deque[_Refinement] = deque(maxlen=PENDING_REFINEMENTS)
         self._size: tuple[int, int] | None = None
         self.stats = TrackerStats()
         # Track id of each input detection of the last update (-1: ignored or unmatched low);
@@ -154,6 +158,8 @@ class EventTracker:
     def attach_refinement(self, track_id: int, mask_rle: RleMask,
                           confidence: float | None = None) -> None:
         """Queue a refiner result; the next ``update`` emits it (or drops it if the track ended)."""
+        if len(self._pending) == PENDING_REFINEMENTS:
+            self.stats.refinements_overflow += 1  # only this (refiner) thread writes it
         self._pending.append(_Refinement(track_id, mask_rle, confidence))
 
     def update(self, detections: DetectionsLike, frame_seq: int, ts: float,
@@ -299,6 +305,9 @@ class EventTracker:
 
     def _start(self, frame: _Frame, box: FloatArray, score: float, class_id: int,
                input_index: int) -> None:
+        if len(self._tracks) >= self.settings.max_tracks:
+            self.stats.seeds_dropped += 1
+            return
         belt = self._belt if self.settings.belt_prior and self._belt is not None else None
         t = _Track(
             track_id=self._next_id, class_id=class_id, box=box,
@@ -329,15 +338,21 @@ class EventTracker:
         self._tracks = []
 
     def _drain_refinements(self, frame: _Frame) -> None:
+        if not self._pending:
+            return
+        by_id = {t.track_id: t for t in self._tracks}
+        refined: dict[int, _Track] = {}  # several results for one track: one event, the last
         while self._pending:
             r = self._pending.popleft()
-            t = next((t for t in self._tracks if t.track_id == r.track_id), None)
+            t = by_id.get(r.track_id)
             if t is None:
                 self.stats.refinements_dropped += 1
                 continue
             t.mask_rle = r.mask_rle
             if r.confidence is not None:
                 t.best_score = max(t.best_score, r.confidence)
+            refined[t.track_id] = t
+        for t in refined.values():
             if t.announced:  # an unannounced track carries the mask in its `new`
                 t.reported = t.best_score
                 self._emit(frame, t, "update", "refinement")

@@ -55,6 +55,11 @@ class TrackingSettings(BaseModel):
     velocity_smoothing: float = Field(
         0.3, gt=0.0, le=1.0, description="weight of the newest velocity measurement (EMA)"
     )
+    max_tracks: int = Field(
+        256, ge=1, le=400,
+        description="live tracks per camera; seeds beyond it are dropped and counted. At most "
+        "two events per track per frame keeps a frame under the contract's 1000 events",
+    )
     belt_prior: bool = Field(
         True, description="start new tracks with the mean velocity of the established ones"
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 # the edge never imports training code.
 REGISTRARS: tuple[str, ...] = (
     "models.cli",
+    "edge.cli",
     "lineinspect.config_cli",
 )
 

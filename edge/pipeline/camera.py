@@ -1,0 +1,113 @@
+"""One camera's path after detection: track → wire events → sinks, plus its measurements."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.detect.types import Detections, Timings
+from edge.metrics import CameraMetrics
+from edge.pipeline.latency import LatencyWindow
+from edge.pipeline.sinks import FanOut
+from edge.sources.capture import CaptureThread
+from edge.sources.frame import Frame
+from edge.track.lifecycle import EventTracker
+from edge.track.wire import WireConverter
+
+# Called with (frame, detections, track id per detection) after each frame; must not block
+# (the stream hub keeps the newest only).
+FrameHook = Callable[[Frame, Detections, np.ndarray], None]
+
+FPS_WINDOW_S = 1.0
+CAPTURE_STATS_EVERY = 30  # frames between reads of the capture's drop counter
+
+
+@dataclass
+class CameraCounters:
+    """Plain counters the stats publisher reads (one writer: the inference thread)."""
+
+    frames: int = 0
+    events: int = 0
+    new_by_class: dict[str, int] = field(default_factory=dict)
+    capture_dropped: int = 0
+    fps: float = 0.0
+
+
+class CameraPipeline:
+    def __init__(self, camera_id: str, capture: CaptureThread, tracker: EventTracker,
+                 converter: WireConverter, sinks: FanOut, metrics: CameraMetrics,
+                 on_frame: FrameHook | None = None) -> None:
+        self.camera_id = camera_id
+        self.capture = capture
+        self.tracker = tracker
+        self.converter = converter
+        self.sinks = sinks
+        self.metrics = metrics
+        self.on_frame = on_frame
+        self.counters = CameraCounters()
+        self.frame_latency = LatencyWindow()  # capture → frame fully processed, ms
+        self.event_latency = LatencyWindow()  # capture → events handed to the sinks, ms
+        self.model_latency = LatencyWindow()  # session.run only, ms
+        self._last_seq = -1
+        self._fps_t0 = time.monotonic()
+        self._fps_n = 0
+        self._dropped_seen = 0
+
+    def process(self, frame: Frame, det: Detections, timings: Timings, share: float = 1.0) -> None:
+        """Handle one detected frame. ``share`` splits a batch's timings between its frames."""
+        m = self.metrics
+        self._last_seq = frame.seq
+        m.stage["pre"].observe(timings.pre_ms * share / 1000.0)
+        m.stage["infer"].observe(timings.infer_ms * share / 1000.0)
+        m.stage["post"].observe(timings.post_ms * share / 1000.0)
+        self.model_latency.add(timings.infer_ms * share)
+        t0 = time.perf_counter_ns()
+        events = self.tracker.update(det, frame.seq, frame.ts_ns / 1e9, (frame.width, frame.height))
+        m.stage["track"].observe((time.perf_counter_ns() - t0) / 1e9)
+        if events:
+            for ev in events:
+                self.sinks.emit(self.converter.convert(ev))
+                m.event(ev.kind, ev.class_name)
+                if ev.kind == "new":
+                    by = self.counters.new_by_class
+                    by[ev.class_name] = by.get(ev.class_name, 0) + 1
+            self.counters.events += len(events)
+            lat_ms = (time.monotonic_ns() - frame.mono_ns) / 1e6
+            m.event_latency.observe(lat_ms / 1000.0)
+            self.event_latency.add(lat_ms)
+        if self.on_frame is not None:
+            self.on_frame(frame, det, self.tracker.last_track_ids)
+        done_ms = (time.monotonic_ns() - frame.mono_ns) / 1e6
+        m.stage["frame"].observe(done_ms / 1000.0)
+        self.frame_latency.add(done_ms)
+        m.frames.inc()
+        self.counters.frames += 1
+        self._tick()
+
+    def _tick(self) -> None:
+        self._fps_n += 1
+        now = time.monotonic()
+        if now - self._fps_t0 >= FPS_WINDOW_S:
+            self.counters.fps = self._fps_n / (now - self._fps_t0)
+            self.metrics.fps.set(self.counters.fps)
+            self._fps_t0, self._fps_n = now, 0
+        if self.counters.frames % CAPTURE_STATS_EVERY == 0:
+            self._sync_drops()
+
+    def _sync_drops(self) -> None:
+        dropped = self.capture.stats().dropped
+        if dropped > self._dropped_seen:
+            self.metrics.dropped_capture.inc(dropped - self._dropped_seen)
+            self._dropped_seen = dropped
+        self.counters.capture_dropped = dropped
+
+    def finish(self, frame_seq: int | None = None) -> None:
+        """End every open defect (source ended or shutdown): emits their ``end`` events."""
+        seq = frame_seq if frame_seq is not None else max(self._last_seq, 0)
+        for ev in self.tracker.flush(seq, time.time()):
+            self.sinks.emit(self.converter.convert(ev))
+            self.metrics.event(ev.kind, ev.class_name)
+        self._sync_drops()

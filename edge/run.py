@@ -1,0 +1,61 @@
+"""``lineinspect edge run``: build the agent from a settings file and run it until a signal."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from edge.app import AgentParts, EdgeAgent, model_ref
+from edge.detect.detector import Detector
+from edge.metrics import EdgeMetrics
+from edge.pipeline.sinks import EventSink, JsonlSink
+from edge.settings import EdgeSettings
+
+log = logging.getLogger(__name__)
+
+
+def build_detector(settings: EdgeSettings) -> Detector:
+    det = Detector(settings.detector)
+    det.warmup()
+    log.info("detector %s v%s on %s (classes: %s)", det.manifest.name, det.manifest.version,
+             det.provider, ", ".join(det.class_names))
+    return det
+
+
+def run_edge(settings: EdgeSettings, events_jsonl: str | None = None,
+             stop: threading.Event | None = None) -> int:
+    """Run until SIGINT/SIGTERM, ``stop`` or the end of every (finite) source; exit code."""
+    stop = stop or threading.Event()
+    detector = build_detector(settings)
+    metrics = EdgeMetrics()
+    sinks: list[EventSink] = []
+    if events_jsonl:
+        target: Path | str = events_jsonl if events_jsonl == "-" else Path(events_jsonl)
+        sinks.append(JsonlSink(target, on_drop=metrics.sink_dropped.labels("jsonl").inc))
+    parts = AgentParts(detector=detector, model=model_ref(detector),
+                       class_names=detector.class_names, sinks=sinks, metrics=metrics)
+    agent = EdgeAgent(settings, parts)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        agent.start()
+        log.info("edge agent running: %d camera(s)", len(agent.cameras))
+        while not stop.is_set():
+            if agent.wait(0.2):
+                log.info("every source has ended")
+                break
+    finally:
+        agent.stop()
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if agent.error is not None:
+        log.error("edge agent failed: %s", agent.error)
+        return 1
+    return 0

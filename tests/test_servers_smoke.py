@@ -5,15 +5,11 @@ Each test talks to a real Mosquitto or influxd child process over loopback.
 
 from __future__ import annotations
 
-import queue
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.servers import (
     InfluxError,
@@ -23,55 +19,9 @@ from tests.servers import (
     MosquittoSub,
     mqtt_connack_code,
 )
+from tests.servers.paho import paho_client, publish, subscribe
 
 SubFactory = Callable[..., MosquittoSub]
-
-
-@contextmanager
-def paho_client(
-    broker: MosquittoServer,
-    client_id: str = "",
-    username: str | None = None,
-    password: str | None = None,
-) -> Iterator[tuple[mqtt.Client, queue.Queue[mqtt.MQTTMessage]]]:
-    """A connected paho-mqtt 2.x client and the queue its on_message fills."""
-    received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-    connected: queue.Queue[object] = queue.Queue()
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=client_id or f"smoke-{uuid.uuid4().hex[:8]}",
-        protocol=mqtt.MQTTv311,
-    )
-    if username is not None:
-        client.username_pw_set(username, password)
-    client.on_message = lambda _c, _u, msg: received.put(msg)
-    client.on_connect = lambda _c, _u, _f, rc, _p: connected.put(rc)
-    client.connect(broker.host, broker.port, keepalive=30)
-    client.loop_start()
-    try:
-        rc = connected.get(timeout=10)
-        assert not rc.is_failure, f"CONNACK refused: {rc}"  # type: ignore[attr-defined]
-        yield client, received
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def subscribe(client: mqtt.Client, topic: str, qos: int = 1) -> None:
-    acked: queue.Queue[object] = queue.Queue()
-    client.on_subscribe = lambda _c, _u, mid, codes, _p: acked.put(codes)
-    result, _mid = client.subscribe(topic, qos=qos)
-    assert result == mqtt.MQTT_ERR_SUCCESS
-    codes = acked.get(timeout=10)
-    assert not any(c.is_failure for c in codes)  # type: ignore[attr-defined]
-
-
-def publish(
-    client: mqtt.Client, topic: str, payload: str, qos: int = 1, retain: bool = False
-) -> None:
-    info = client.publish(topic, payload, qos=qos, retain=retain)
-    info.wait_for_publish(timeout=10)
-    assert info.is_published(), f"no PUBACK for {topic}"
 
 
 # -- Mosquitto ---------------------------------------------------------------------------------

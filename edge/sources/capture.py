@@ -52,11 +52,15 @@ class CaptureThread:
     """
 
     def __init__(self, source: FrameSource, camera: str, *, retry: RetryPolicy | None = None,
-                 on_status: StatusCallback | None = None, rng: random.Random | None = None) -> None:
+                 on_status: StatusCallback | None = None, rng: random.Random | None = None,
+                 lossless: bool = False) -> None:
         self.camera = camera
         self._source = source
         self._retry = retry
         self._on_status = on_status
+        # Recordings read unpaced are processed offline: wait for the consumer instead of
+        # replacing frames, so every frame is inspected. Cameras always use newest-wins.
+        self._lossless = lossless
         self._rng = rng or random.Random()
         self._mailbox: LatestMailbox[Frame] = LatestMailbox()
         self._stop = threading.Event()
@@ -200,7 +204,11 @@ class CaptureThread:
                 self._set_state(SourceState.UP,
                                 f"{source.description}: {frame.width}x{frame.height}",
                                 logging.INFO)
-            box.put(frame)
+            if self._lossless:
+                if not box.put_when_taken(frame, stop):
+                    return False
+            else:
+                box.put(frame)
         return False
 
     def _finish(self, reason: str, error: BaseException | None) -> None:

@@ -60,4 +60,13 @@ def start_capture(settings: SourceSettings, camera: str, on_status: StatusCallba
                   clock: Clock = SYSTEM_CLOCK, rng: random.Random | None = None) -> CaptureThread:
     """A running :class:`CaptureThread` for ``settings``; close it to stop."""
     return CaptureThread(build_source(settings, clock), camera, retry=retry_policy(settings),
-                         on_status=on_status, rng=rng).start()
+                         on_status=on_status, rng=rng, lossless=is_offline(settings)).start()
+
+
+def is_offline(settings: SourceSettings) -> bool:
+    """A finite, unpaced recording is processed offline: every frame, as fast as detection goes.
+
+    Looping or paced recordings stand in for cameras, so they keep newest-wins.
+    """
+    return (isinstance(settings, FileSource | SyntheticSource) and not settings.pace
+            and not settings.loop)

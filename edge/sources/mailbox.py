@@ -39,6 +39,24 @@ class LatestMailbox(Generic[T]):
             self._cond.notify()
         return replaced
 
+    def put_when_taken(self, item: T, stop: threading.Event, poll_s: float = 0.05) -> bool:
+        """Store ``item`` once the previous one has been taken (back-pressure, no drop).
+
+        For recordings processed offline, where every frame matters more than freshness.
+        Returns False, storing nothing, if ``stop`` is set or the mailbox closes first.
+        """
+        with self._cond:
+            while self._item is not None and not self._closed:
+                if stop.is_set():
+                    return False
+                self._cond.wait(poll_s)
+            if self._closed or stop.is_set():
+                return False
+            self._item = item
+            self.posted += 1
+            self._cond.notify_all()
+        return True
+
     def get(self, timeout: float | None = None) -> T | None:
         """The newest item, waiting up to ``timeout`` seconds (None: forever).
 
@@ -54,6 +72,7 @@ class LatestMailbox(Generic[T]):
                 return None
             self._item = None
             self.delivered += 1
+            self._cond.notify_all()  # a producer in put_when_taken may go on
             return item
 
     def close(self) -> None:

@@ -30,7 +30,8 @@ class FileSource(_Source):
     kind: Literal["file"] = "file"
     path: Path
     loop: bool = False
-    pace: bool = Field(True, description="deliver at the video's native fps, like a camera")
+    pace: bool = Field(True, description="deliver at the video's native fps, like a camera; false "
+                       "without loop: offline, every frame as fast as detection takes them")
     fps: float | None = Field(None, gt=0, le=1000,
                               description="pace at this rate instead of the file's own fps")
 

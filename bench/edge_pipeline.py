@@ -1,0 +1,185 @@
+"""Edge pipeline throughput and latency against raw onnxruntime and ultralytics' predictor.
+
+Same run, same machine, same video, same fp32 model:
+  (a) raw ``session.run`` fps on tensors pre-processed beforehand (the ceiling);
+  (b) our pipeline end to end (decode → letterbox → run → decode/NMS → track → events), unpaced,
+      every frame processed, and its p50/p99 capture-to-event latency with the source paced
+      at or below model speed;
+  (c) ultralytics ``YOLO(model.onnx).predict(stream=True)`` over the same video;
+  (d) our pipeline with the INT8 model, and ultralytics' predictor on that INT8 model.
+The last line printed is one JSON object with the figures.
+
+    python bench/edge_pipeline.py [--model M.onnx] [--int8 M-int8.onnx] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from edge.app import AgentParts, EdgeAgent, model_ref  # noqa: E402
+from edge.detect.detector import Detector  # noqa: E402
+from edge.detect.settings import DetectorSettings  # noqa: E402
+from edge.metrics import EdgeMetrics  # noqa: E402
+from edge.pipeline.sinks import CallbackSink  # noqa: E402
+from edge.settings import EdgeSettings  # noqa: E402
+from edge.sources.settings import FileSource  # noqa: E402
+
+DEFAULT_MODEL = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v1.onnx"
+DEFAULT_INT8 = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v1-int8.onnx"
+
+
+def _video(seconds: float, fps: float, workdir: Path) -> Path:
+    from models.data.video import write_video
+
+    path, _ = write_video(workdir / "conveyor.mp4", seed=11, seconds=seconds, fps=fps)
+    return path
+
+
+def _frames(video: Path) -> list[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    out = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        out.append(img)
+    cap.release()
+    return out
+
+
+def raw_ort_fps(model: Path, frames: list[np.ndarray], runs: int) -> tuple[float, float]:
+    """fps and mean ms of session.run alone, inputs letterboxed beforehand."""
+    det = Detector(DetectorSettings(model=model, providers=["cpu"], warmup_runs=3))
+    det.warmup()
+    tensors = []
+    for img in frames[:32]:
+        buf = np.empty_like(det._input[:1])
+        det._letterbox(img, buf[0], slot=0)
+        tensors.append(buf)
+    sess, name, out = det._session, det._in_name, det._out_names
+    t0 = time.perf_counter()
+    for i in range(runs):
+        sess.run(out, {name: tensors[i % len(tensors)]})
+    dt = time.perf_counter() - t0
+    return runs / dt, dt / runs * 1000
+
+
+def _settings(video: Path, model: Path, pace: bool) -> EdgeSettings:
+    return EdgeSettings(site="bench", line="l1", station="s1",
+                        cameras=[{"id": "cam1", "source": FileSource(path=video, pace=pace)}],
+                        detector={"model": model, "providers": ["cpu"]})
+
+
+def pipeline_run(video: Path, model: Path, pace: bool) -> dict[str, float]:
+    settings = _settings(video, model, pace)
+    det = Detector(settings.detector)
+    det.warmup()
+    events: list[object] = []
+    parts = AgentParts(detector=det, model=model_ref(det), class_names=det.class_names,
+                       sinks=[CallbackSink("count", events.append)], metrics=EdgeMetrics())
+    agent = EdgeAgent(settings, parts)
+    t0 = time.perf_counter()
+    agent.start()
+    agent.wait()
+    dt = time.perf_counter() - t0
+    agent.stop()
+    cam = agent.cameras[0]
+    frames = cam.counters.frames
+    p50, p99 = cam.event_latency.percentiles((50.0, 99.0))
+    f50, f99 = cam.frame_latency.percentiles((50.0, 99.0))
+    m50 = cam.model_latency.percentiles((50.0,))[0]
+    return {"fps": frames / dt, "frames": frames, "events": len(events),
+            "dropped": cam.counters.capture_dropped, "event_p50_ms": p50, "event_p99_ms": p99,
+            "frame_p50_ms": f50, "frame_p99_ms": f99, "model_p50_ms": m50}
+
+
+def ultralytics_fps(model: Path, video: Path, imgsz: int) -> tuple[float, int]:
+    from models.train.offline import apply_settings, prepare_offline
+
+    prepare_offline(Path(tempfile.gettempdir()) / "lineinspect-bench-yolo")
+    from ultralytics import YOLO
+
+    apply_settings()
+    yolo = YOLO(str(model), task="detect")
+    # Warm up on the first frames, as the pipeline's warm-up does.
+    for _ in yolo.predict(str(video), stream=True, imgsz=imgsz, device="cpu", verbose=False,
+                          vid_stride=50):
+        pass
+    n = 0
+    t0 = time.perf_counter()
+    for _ in yolo.predict(str(video), stream=True, imgsz=imgsz, device="cpu", verbose=False):
+        n += 1
+    return n / (time.perf_counter() - t0), n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--int8", type=Path, default=DEFAULT_INT8)
+    ap.add_argument("--seconds", type=float, default=30.0, help="video length")
+    ap.add_argument("--fps", type=float, default=15.0, help="video frame rate")
+    ap.add_argument("--runs", type=int, default=300, help="raw session.run calls")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lineinspect-bench-"))
+    video = _video(args.seconds, args.fps, work)
+    frames = _frames(video)
+    imgsz = Detector(DetectorSettings(model=args.model, providers=["cpu"])).input_hw[0]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"video {len(frames)} frames 640x480; model {args.model.name} @ {imgsz}px")
+
+    raw_fps, raw_ms = raw_ort_fps(args.model, frames, args.runs)
+    print(f"(a) raw onnxruntime session.run: {raw_fps:.1f} fps ({raw_ms:.1f} ms)")
+    pipe = pipeline_run(video, args.model, pace=False)
+    print(f"(b) pipeline fp32, unpaced: {pipe['fps']:.1f} fps over {pipe['frames']} frames, "
+          f"{pipe['events']} events")
+    ul_fps, ul_n = ultralytics_fps(args.model, video, imgsz)
+    print(f"(c) ultralytics predict(stream=True) fp32: {ul_fps:.1f} fps over {ul_n} frames")
+    # Latency with the source paced at the video's rate, below model speed: what a camera does.
+    paced = pipeline_run(video, args.model, pace=True)
+    print(f"    pipeline paced at {args.fps:g} fps: capture-to-event p50 "
+          f"{paced['event_p50_ms']:.1f} ms, p99 {paced['event_p99_ms']:.1f} ms; "
+          f"model p50 {paced['model_p50_ms']:.1f} ms")
+    result: dict[str, float | int | str] = {
+        "fps_raw_ort": round(raw_fps, 2), "fps_pipeline": round(pipe["fps"], 2),
+        "fps_ultralytics": round(ul_fps, 2),
+        "p50_latency_ms": round(paced["event_p50_ms"], 2),
+        "p99_latency_ms": round(paced["event_p99_ms"], 2),
+        "model_latency_ms": round(paced["model_p50_ms"], 2),
+        "pipeline_vs_raw": round(pipe["fps"] / raw_fps, 3),
+        "pipeline_vs_ultralytics": round(pipe["fps"] / ul_fps, 3),
+        "p99_latency_vs_model": round(paced["event_p99_ms"] / paced["model_p50_ms"], 2),
+    }
+    if args.int8.is_file():
+        pi8 = pipeline_run(video, args.int8, pace=False)
+        ul8, _ = ultralytics_fps(args.int8, video, imgsz)
+        print(f"(d) pipeline INT8: {pi8['fps']:.1f} fps; ultralytics on INT8: {ul8:.1f} fps")
+        result.update({"fps_pipeline_int8": round(pi8["fps"], 2),
+                       "fps_ultralytics_int8": round(ul8, 2),
+                       "int8_vs_ultralytics_fp32": round(pi8["fps"] / ul_fps, 3),
+                       "int8_vs_ultralytics_int8": round(pi8["fps"] / ul8, 3)})
+    else:
+        print(f"(d) skipped: no INT8 model at {args.int8}")
+    print(f"ratios: pipeline/raw {result['pipeline_vs_raw']}, pipeline/ultralytics "
+          f"{result['pipeline_vs_ultralytics']}, p99/model {result['p99_latency_vs_model']}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    main()

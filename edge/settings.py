@@ -1,18 +1,18 @@
 """Root settings of the edge agent: one YAML file, ``LINEINSPECT_*`` overrides.
 
-Each section is the small model of the component that uses it; API and stream models live here
-until those components exist.
+Each section is the small model of the component that uses it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from edge.api.settings import ApiSettings
 from edge.detect.settings import DetectorSettings
 from edge.publish.settings import (
     AlarmSettings,
@@ -22,11 +22,11 @@ from edge.publish.settings import (
     StatsSettings,
 )
 from edge.sources.settings import SourceSettings
+from edge.stream.settings import StreamSettings
 from edge.track.settings import TrackingSettings
 from lineinspect.config.common import LoggingSettings, TopicId
 from lineinspect.config.errors import ConfigIssue
 from lineinspect.config.load import RoleSettings, file_issue, load_settings
-from lineinspect.config.secrets import pick_secret, readable_file
 
 
 class CameraSettings(BaseModel):
@@ -40,48 +40,6 @@ class CameraSettings(BaseModel):
     mm_per_px: float | None = Field(
         None, gt=0, le=1000, description="calibration; enables area_mm2 in events"
     )
-
-
-class ApiSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = Field("127.0.0.1", min_length=1, description="0.0.0.0 to serve the network")
-    port: int = Field(8080, ge=1, le=65535)
-    token: SecretStr | None = Field(None, description="bearer token; None: no auth")
-    token_file: Path | None = None
-    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=1024**3)
-
-    @field_validator("token_file")
-    @classmethod
-    def _secret_file(cls, value: Path | None) -> Path | None:
-        return None if value is None else readable_file(value)
-
-    @model_validator(mode="after")
-    def _resolve(self) -> ApiSettings:
-        self.token = pick_secret("token", self.token, self.token_file)
-        return self
-
-
-IceUrl = Annotated[str, Field(pattern=r"^(stun|turn|turns):\S+$", max_length=512)]
-
-
-class IceServer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    urls: list[IceUrl] = Field(min_length=1, max_length=8)
-    username: str | None = Field(None, max_length=256)
-    credential: SecretStr | None = None
-
-
-class StreamSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    fps: float = Field(15.0, gt=0, le=60)
-    width: int | None = Field(None, ge=16, le=7680, description="None: camera width")
-    height: int | None = Field(None, ge=16, le=4320, description="None: camera height")
-    max_viewers: int = Field(8, ge=1, le=256)
-    ice_servers: list[IceServer] = Field(default_factory=list, max_length=16)
 
 
 class EdgeSettings(RoleSettings):

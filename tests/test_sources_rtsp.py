@@ -213,7 +213,7 @@ def test_slow_consumer_gets_newest_frame_and_drops_are_counted(server: RtspServe
     assert st.dropped >= 8 * 2, st
     assert min(b - a for a, b in itertools.pairwise(seqs)) >= 2  # skipped, not queued
     # The frame handed over is the latest one: younger than a frame period (plus scheduling).
-    assert sorted(ages_ms)[len(ages_ms) // 2] < period * 1000 + 30, ages_ms
+    assert sorted(ages_ms)[len(ages_ms) // 2] < period * 1000 + 50, ages_ms
 
 
 def test_close_is_bounded_while_server_hangs(server: RtspServer, status: StatusLog) -> None:

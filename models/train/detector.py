@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.train.offline import apply_settings, prepare_offline
+from models.train.offline import apply_settings, prepare_offline, use_all_cores
 from models.train.tracking import MlflowLogger, default_tracking_uri
 
 
@@ -44,6 +44,7 @@ class TrainConfig(BaseModel):
     tracking_uri: str | None = None
     experiment: str = "lineinspect-detector"
     val: bool = True
+    threads: int | None = Field(None, ge=1, description="CPU threads; default: every core")
 
 
 def _train_kwargs(cfg: TrainConfig) -> dict[str, Any]:
@@ -66,6 +67,7 @@ def train_detector(cfg: TrainConfig, workdir: Path = Path(".")) -> Path:
     from ultralytics import YOLO
 
     apply_settings()
+    use_all_cores(cfg.threads)
     run_dir = cfg.project.resolve() / cfg.name
     last = run_dir / "weights" / "last.pt"
     resuming = cfg.resume and last.exists()

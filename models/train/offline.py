@@ -54,6 +54,19 @@ def prepare_offline(config_dir: Path) -> Path:
     return settings_dir
 
 
+def use_all_cores(threads: int | None = None) -> int:
+    """Let CPU training use every core (after import); returns the thread count.
+
+    ultralytics sets ``OMP_NUM_THREADS=1`` at import and ``torch.set_num_threads(cpu_count - 1)``
+    when it selects the CPU: on a 2-core box that is one thread, half the machine.
+    """
+    import ultralytics.utils.torch_utils as tu
+
+    n = threads or os.cpu_count() or 1
+    tu.NUM_THREADS = n
+    return n
+
+
 def apply_settings() -> None:
     """Turn off ultralytics' own network features in its settings file (after import)."""
     from ultralytics.utils import SETTINGS

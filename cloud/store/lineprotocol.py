@@ -1,0 +1,107 @@
+"""InfluxDB line protocol encoding: pure functions, one line per point.
+
+Escaping follows what influxd actually parses (checked against the 1.6 server in the tests),
+which is narrower than "escape every backslash":
+
+* measurement: ``,`` and space are escaped with a backslash;
+* tag keys, tag values, field keys: ``,``, ``=`` and space are escaped. A backslash is kept as
+  is (the server does not unescape ``\\\\`` in these places), so a name *ending* in a backslash
+  cannot be written at all and is rejected here;
+* string field values: double-quoted, ``"`` and ``\\`` escaped; newlines are kept verbatim
+  inside the quotes (influxd reads them back unchanged);
+* newline or carriage return anywhere but a string field value is rejected: the server would
+  split the point there.
+
+Empty tag values are left out of the line (line protocol has no empty tag value).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+FieldValue = bool | int | float | str
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+_MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
+_KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
+_STRING = str.maketrans({'"': '\\"', "\\": "\\\\"})
+
+
+class LineProtocolError(ValueError):
+    """A point that line protocol cannot represent; the message names the part."""
+
+
+def _check_name(what: str, text: str) -> None:
+    if not text:
+        raise LineProtocolError(f"{what} must not be empty")
+    if "\n" in text or "\r" in text:
+        raise LineProtocolError(f"{what} {text[:64]!r} contains a line break")
+    if text.endswith("\\"):
+        raise LineProtocolError(
+            f"{what} {text[:64]!r} ends with a backslash, which line protocol cannot represent"
+        )
+
+
+def escape_measurement(name: str) -> str:
+    _check_name("measurement", name)
+    return name.translate(_MEASUREMENT)
+
+
+def escape_key(what: str, text: str) -> str:
+    """Escape a tag key, tag value or field key (``what`` names it in errors)."""
+    _check_name(what, text)
+    return text.translate(_KEY)
+
+
+def format_field_value(key: str, value: FieldValue) -> str:
+    # bool before int: True is an int in Python, but a boolean in line protocol.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise LineProtocolError(f"field {key!r}: integer {value} does not fit in int64")
+        return f"{value}i"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise LineProtocolError(f"field {key!r}: {value} is not a finite number")
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.translate(_STRING) + '"'
+    raise LineProtocolError(f"field {key!r}: unsupported type {type(value).__name__}")
+
+
+def encode_tags(tags: Iterable[tuple[str, str]]) -> str:
+    """``,k=v,...`` for the non-empty tags, sorted by key as the server prefers."""
+    parts = []
+    for key, value in sorted(tags):
+        if value == "":
+            continue
+        parts.append(f",{escape_key('tag key', key)}={escape_key('tag value', value)}")
+    return "".join(parts)
+
+
+def encode_fields(fields: Mapping[str, FieldValue]) -> str:
+    if not fields:
+        raise LineProtocolError("a point needs at least one field")
+    return ",".join(
+        f"{escape_key('field key', key)}={format_field_value(key, value)}"
+        for key, value in fields.items()
+    )
+
+
+def encode_line(
+    measurement: str,
+    tags: Iterable[tuple[str, str]],
+    fields: Mapping[str, FieldValue],
+    timestamp: int,
+) -> str:
+    """One line of line protocol (no trailing newline); ``timestamp`` in the write precision."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+        raise LineProtocolError(f"timestamp must be an integer, got {timestamp!r}")
+    if not INT64_MIN <= timestamp <= INT64_MAX:
+        raise LineProtocolError(f"timestamp {timestamp} does not fit in int64")
+    head = escape_measurement(measurement) + encode_tags(tags)
+    return f"{head} {encode_fields(fields)} {timestamp}"

@@ -1,4 +1,4 @@
-"""Detector-like noise on ground-truth boxes, to test and tune the tracker without a model.
+"""Detector-like noise on ground-truth boxes, and a replay loop, to test and tune the tracker.
 
 The failure modes a tracker must survive, each a knob: box jitter, per-frame score noise around a
 per-defect base score (some defects are simply faint), runs of 1–3 missed frames, and false
@@ -7,7 +7,8 @@ positives that last a frame or two. Deterministic for a given generator.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,8 @@ import numpy.typing as npt
 
 from edge.detect.types import Detections
 from edge.track.evaluate import TruthLike
+from edge.track.events import TrackEvent
+from edge.track.lifecycle import DetectionsLike, EventTracker
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +96,28 @@ class NoisyDetector:
         arr[:, 1::2].sort(axis=1)
         return Detections(arr, np.array(scores, dtype=np.float32),
                           np.array(classes, dtype=np.int32))
+
+
+@dataclass
+class Replay:
+    """A tracker run over a whole sequence: its events (flushed at the end) and update costs."""
+
+    events: list[TrackEvent]
+    update_cpu_s: list[float]  # thread CPU time of each update(), immune to other processes
+    update_wall_s: list[float]
+    max_tracks: int = 0  # most live tracks after any update
+
+
+def replay(tracker: EventTracker, detections: Iterable[DetectionsLike],
+           frame_size: tuple[int, int], fps: float, t0: float = 1_700_000_000.0) -> Replay:
+    """Feed one detection set per frame (frame_seq 0, 1, ...) and flush after the last."""
+    out = Replay([], [], [])
+    seq = 0
+    for seq, det in enumerate(detections):
+        c0, w0 = time.thread_time(), time.perf_counter()
+        out.events += tracker.update(det, seq, t0 + seq / fps, frame_size)
+        out.update_cpu_s.append(time.thread_time() - c0)
+        out.update_wall_s.append(time.perf_counter() - w0)
+        out.max_tracks = max(out.max_tracks, tracker.active_tracks)
+    out.events += tracker.flush(seq + 1, t0 + (seq + 1) / fps)
+    return out

@@ -34,10 +34,25 @@ class OutboxSettings(BaseModel):
     max_bytes: int = Field(
         256 * 1024 * 1024,
         ge=1024 * 1024,
-        description="disk budget; at the cap oldest stats go first",
+        description="budget for queued topics + payloads; at the cap the oldest events are "
+        "dropped first (counted)",
     )
     drain_rate_per_s: float = Field(
         200.0, gt=0, le=100_000, description="publish rate while draining a backlog"
+    )
+    synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="full: each append is fsynced (survives power loss, ~ms per batch); "
+        "normal: survives a process crash only",
+    )
+    max_inflight: int = Field(
+        20, ge=1, le=1000, description="messages sent but not yet acknowledged by the broker"
+    )
+    queue_size: int = Field(
+        4096, ge=16, le=1_000_000, description="hand-off queue from the pipeline; full: drop"
+    )
+    close_drain_s: float = Field(
+        2.0, ge=0, le=600, description="on shutdown, time to keep sending before closing"
     )
 
 
@@ -68,6 +83,12 @@ class AlarmSettings(BaseModel):
     payload: Literal["json", "plain"] = Field("json", description="plain: the text 1 or 0")
     codes: dict[str, int] = Field(
         default_factory=dict, description="PLC code per class; default class_id + 1"
+    )
+    restore_wait_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="at start, how long to wait for the retained alarm after subscribing",
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,83 @@
+"""Build a :class:`Publisher` from settings: the real broker when ``mqtt`` is configured, else an
+embedded one on loopback (demo, laptop)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge.publish.client import ClientOptions, MqttClient, default_client_id
+from edge.publish.embedded_broker import EmbeddedBroker
+from edge.publish.items import Clock, Station
+from edge.publish.outbox import Outbox
+from edge.publish.publisher import Publisher
+from edge.publish.pump import PublishConfig
+from edge.publish.settings import (
+    AlarmSettings,
+    MqttSettings,
+    OutboxSettings,
+    StatsSettings,
+)
+from lineinspect.contract import TopicKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    """The settings sections the publisher reads (``EdgeSettings`` has them all)."""
+
+    mqtt: MqttSettings
+    outbox: OutboxSettings
+    alarms: AlarmSettings
+    stats: StatsSettings
+    persistent_session: bool = True
+
+
+def build_publisher(
+    station: Station,
+    settings: PublishSettings,
+    clock: Clock | None = None,
+    on_close: tuple[Callable[[], None], ...] = (),
+) -> Publisher:
+    """A publisher that is not started yet (call ``.start()``, or use it as a context)."""
+    options = ClientOptions(
+        client_id=settings.mqtt.client_id
+        or default_client_id(station.site, station.line, station.station),
+        will_topic=station.availability_topic,
+        subscriptions=tuple(station.topic(TopicKind.ALARM_ACK, c) for c in station.cameras),
+        persistent_session=settings.persistent_session,
+        max_inflight=settings.outbox.max_inflight,
+    )
+    client = MqttClient(settings.mqtt, options)
+    outbox = Outbox(settings.outbox.path, settings.outbox.max_bytes, settings.outbox.synchronous)
+    config = PublishConfig(settings.outbox, settings.alarms, settings.stats)
+    return Publisher(station, client, outbox, config, clock=clock, on_close=on_close)
+
+
+def open_publisher(
+    station: Station,
+    mqtt: MqttSettings | None,
+    outbox: OutboxSettings,
+    alarms: AlarmSettings,
+    stats: StatsSettings,
+) -> Publisher:
+    """Start a publisher; with ``mqtt=None`` first start the embedded broker (stopped again by
+    ``Publisher.close()``)."""
+    if mqtt is not None:
+        return build_publisher(station, PublishSettings(mqtt, outbox, alarms, stats)).start()
+    broker = EmbeddedBroker().start()
+    log.info("no mqtt section configured: using the embedded broker at %s", broker.url)
+    # amqtt speaks 3.1.1 only and keeps no persistent sessions.
+    local = MqttSettings(url=broker.url, protocol="3.1.1", reconnect_max_s=2.0)
+    settings = PublishSettings(local, outbox, alarms, stats, persistent_session=False)
+    try:
+        return build_publisher(station, settings, on_close=(broker.close,)).start()
+    except Exception:
+        broker.close()
+        raise
+
+
+def station_of(site: str, line: str, station: str, cameras: list[str]) -> Station:
+    return Station(site, line, station, tuple(cameras))

@@ -102,26 +102,35 @@ def test_file_loops_with_seq_carrying_on(video: Path) -> None:
     assert [level(f) for f in frames] == [i % N_FRAMES for i in range(2 * N_FRAMES + 5)]
 
 
+def assert_paced(frames: list[Frame], period_s: float) -> None:
+    """Delivered no faster than ``period_s`` apart on average (a starved box may be slower)."""
+    first, last = frames[0], frames[-1]
+    period = (last.mono_ns - first.mono_ns) / 1e9 / (last.seq - first.seq)
+    assert period_s * 0.95 < period < period_s * 2.5, (period, period_s)
+
+
 @pytest.mark.parametrize(("fps", "expected_s"), [(None, N_FRAMES / FPS), (60.0, N_FRAMES / 60)])
 def test_file_paced_at_native_or_given_fps(video: Path, fps: float | None,
                                            expected_s: float) -> None:
     cap = start_capture(FileSource(path=video, fps=fps), "file")
     t0 = time.monotonic()
-    frames, end = drain(cap)
+    frames, end = drain(cap, timeout=10)
     took = time.monotonic() - t0
     assert cap.close()
-    assert len(frames) == N_FRAMES and end.error is None and end.reason == "end of stream"
-    assert expected_s * 0.85 < took < expected_s + 0.6, took
-    gaps = np.diff([f.mono_ns for f in frames]) / 1e9
-    assert np.median(gaps) == pytest.approx(expected_s / N_FRAMES, rel=0.25)
+    assert cap.stats().captured == N_FRAMES and end.error is None
+    assert end.reason == "end of stream"
+    assert expected_s * 0.9 < took < expected_s * 2.5 + 1, took
+    assert_paced(frames, expected_s / N_FRAMES)
 
 
-def test_unpaced_file_runs_faster_than_real_time(video: Path) -> None:
-    source = open_source(FileSource(path=video, pace=False))
+def test_unpaced_file_ignores_the_frame_rate(video: Path) -> None:
+    # Paced, 30 frames at 5 fps would take 6 s.
+    cap = start_capture(FileSource(path=video, pace=False, fps=5.0), "unpaced")
     t0 = time.monotonic()
-    read_all(source)
-    source.close()
-    assert time.monotonic() - t0 < 0.5 * N_FRAMES / FPS
+    drain(cap, timeout=10)
+    assert cap.close()
+    assert cap.stats().captured == N_FRAMES
+    assert time.monotonic() - t0 < 3.0
 
 
 def test_file_errors_name_the_file(tmp_path: Path) -> None:
@@ -216,7 +225,8 @@ def test_folder_paced_at_fps(folder: Path) -> None:
     frames, _ = drain(cap)
     took = time.monotonic() - t0
     assert cap.close()
-    assert len(frames) == 3 and 0.17 < took < 0.8
+    assert cap.stats().captured == 3 and 0.18 < took < 2.0, took
+    assert_paced(frames, 1 / 10)
 
 
 def test_folder_errors(tmp_path: Path) -> None:
@@ -259,8 +269,9 @@ def test_synthetic_capture_paced() -> None:
     frames, end = drain(cap)
     took = time.monotonic() - t0
     assert cap.close()
-    assert len(frames) == 10 and end.error is None
-    assert 0.4 < took < 1.2, took
+    assert cap.stats().captured == 10 and end.error is None
+    assert 0.4 < took < 3.0, took
+    assert_paced(frames, 1 / 20)
 
 
 # -- V4L2 device: no camera on this machine, so only the failure paths run for real -----------

@@ -17,7 +17,8 @@ from edge.sources.settings import RtspSource
 from tests.rtsp.helpers import RtspServer
 
 READ_TIMEOUT = 1.0
-OPEN_TIMEOUT = 2.0
+OPEN_TIMEOUT = 3.0
+RECOVER = 20.0  # generous upper bound on getting frames again; typical figures are printed
 
 
 class StatusLog:
@@ -99,7 +100,7 @@ def test_frames_arrive_in_order_with_sane_timestamps(server: RtspServer,
     cap = start_capture(settings(server.url), "cam1", on_status=status)
     try:
         frames = take(cap, 20)
-        first_up = status.wait_for(SourceState.UP, t0, 1)
+        first_up = status.wait_for(SourceState.UP, t0, 0)
     finally:
         assert cap.close()
     wall1 = time.time_ns()
@@ -112,8 +113,8 @@ def test_frames_arrive_in_order_with_sane_timestamps(server: RtspServer,
                and f.image.shape[2] == 3 for f in frames)
     # The test server draws a moving ball: consecutive frames are not the same picture.
     assert any((a.image != b.image).any() for a, b in itertools.pairwise(frames))
-    assert status.states == [SourceState.UP, SourceState.DOWN]
-    assert status.events[-1][2] == "stopped"
+    assert SourceState.RECONNECTING not in status.states[status.states.index(SourceState.UP):]
+    assert status.states[-1] is SourceState.DOWN and status.events[-1][2] == "stopped"
 
 
 def test_transport_setting_reaches_ffmpeg(server: RtspServer, status: StatusLog) -> None:
@@ -143,16 +144,17 @@ def test_server_killed_then_restarted_on_same_port(server: RtspServer, status: S
         assert 2 <= failed_opens <= 12, failed_opens
         restarted = time.monotonic()
         server.start()
-        up = status.wait_for(SourceState.UP, restarted, 1.0 + OPEN_TIMEOUT + 5)
+        up = status.wait_for(SourceState.UP, restarted, RECOVER)
         after = take(cap, 5)
     finally:
         assert cap.close()
     print(f"kill -> reconnecting {down - killed:.2f} s; restart -> up {up - restarted:.2f} s; "
           f"{failed_opens} failed opens while down")
     assert after[0].seq > before[-1].seq  # seq carries on across the reconnect
-    assert [s for s in status.states if s is not SourceState.DOWN] == [
-        SourceState.UP, SourceState.RECONNECTING, SourceState.UP]
-    assert cap.stats().reconnects == 1
+    states = status.states
+    assert states[states.index(SourceState.UP):] == [
+        SourceState.UP, SourceState.RECONNECTING, SourceState.UP, SourceState.DOWN]
+    assert cap.stats().reconnects == states.count(SourceState.UP) - (states[0] is SourceState.UP)
 
 
 def test_server_hung_then_resumed(server: RtspServer, status: StatusLog) -> None:
@@ -163,17 +165,18 @@ def test_server_hung_then_resumed(server: RtspServer, status: StatusLog) -> None
         server.pause()
         down = status.wait_for(SourceState.RECONNECTING, hung, 3 * READ_TIMEOUT)
         # While hung, each open attempt waits out the open timeout, never longer.
-        time.sleep(OPEN_TIMEOUT + 0.5)
+        time.sleep(OPEN_TIMEOUT + 1.5)
         assert cap.state is SourceState.RECONNECTING and cap.stats().open_failures >= 1
         resumed = time.monotonic()
         server.resume()
-        up = status.wait_for(SourceState.UP, resumed, OPEN_TIMEOUT + 1.0 + OPEN_TIMEOUT + 3)
+        up = status.wait_for(SourceState.UP, resumed, RECOVER)
         take(cap, 5)
     finally:
         assert cap.close()
     print(f"SIGSTOP -> reconnecting {down - hung:.2f} s (read timeout {READ_TIMEOUT} s); "
           f"SIGCONT -> up {up - resumed:.2f} s")
-    assert "stalled" in status.events[1][2] or "no frame" in status.events[1][2]
+    lost = next(m for t, st, m in status.events if st is SourceState.RECONNECTING and t >= hung)
+    assert "stalled" in lost or "no frame" in lost
 
 
 def test_hung_at_start_then_restarted(server: RtspServer, status: StatusLog) -> None:
@@ -185,7 +188,7 @@ def test_hung_at_start_then_restarted(server: RtspServer, status: StatusLog) -> 
         server.kill()
         restarted = time.monotonic()
         server.start()
-        up = status.wait_for(SourceState.UP, restarted, OPEN_TIMEOUT + 1.0 + OPEN_TIMEOUT + 3)
+        up = status.wait_for(SourceState.UP, restarted, RECOVER)
         take(cap, 3)
     finally:
         assert cap.close()
@@ -198,48 +201,55 @@ def test_slow_consumer_gets_newest_frame_and_drops_are_counted(server: RtspServe
     cap = start_capture(settings(server.url), "cam-slow")
     try:
         take(cap, 3)
-        period = 1 / server.fps
-        ages_ms, seqs = [], []
+        seqs = []
         for _ in range(8):
-            time.sleep(0.3)  # ~4.5 frame periods of "inference"
+            # Slow by 4 frames of "inference": counted in frames so a loaded box means the same.
+            target, deadline = cap.stats().captured + 4, time.monotonic() + 5
+            while cap.stats().captured < target and time.monotonic() < deadline:
+                time.sleep(0.02)
+            newest = cap.stats().captured - 1  # seq of the latest frame read so far
             frame = take(cap, 1)[0]
-            ages_ms.append((time.monotonic_ns() - frame.mono_ns) / 1e6)
+            assert frame.seq >= newest  # handed the newest frame, not an older queued one
             seqs.append(frame.seq)
             st = cap.stats()
             assert st.captured - st.delivered - st.dropped in (0, 1)  # at most one buffered
         st = cap.stats()
     finally:
         assert cap.close()
-    assert st.dropped >= 8 * 2, st
-    assert min(b - a for a, b in itertools.pairwise(seqs)) >= 2  # skipped, not queued
-    # The frame handed over is the latest one: younger than a frame period (plus scheduling).
-    assert sorted(ages_ms)[len(ages_ms) // 2] < period * 1000 + 50, ages_ms
+    assert st.dropped >= 8 * 3, st
+    assert min(b - a for a, b in itertools.pairwise(seqs)) >= 4  # skipped, not queued
 
 
 def test_close_is_bounded_while_server_hangs(server: RtspServer, status: StatusLog) -> None:
     cap = start_capture(settings(server.url), "cam-close", on_status=status)
-    take(cap, 3)
-    server.pause()
-    time.sleep(0.2)  # the capture thread is now inside a read that will not return by itself
-    t0 = time.monotonic()
-    assert cap.close()
-    took = time.monotonic() - t0
+    try:
+        take(cap, 3)
+        server.pause()
+        time.sleep(0.2)  # the capture thread is now inside a read that will not return by itself
+    finally:
+        t0 = time.monotonic()
+        closed = cap.close()
+        took = time.monotonic() - t0
     print(f"close while hung took {took:.2f} s (read timeout {READ_TIMEOUT} s)")
-    assert took < max(READ_TIMEOUT, OPEN_TIMEOUT) + 1.5
+    assert closed and took < max(READ_TIMEOUT, OPEN_TIMEOUT) + 1.5
     assert not cap.alive and our_threads() == []
     # The read cut short by shutdown is not reported as an outage.
-    assert status.states == [SourceState.UP, SourceState.DOWN]
+    assert not [e for e in status.events if e[1] is SourceState.RECONNECTING and e[0] >= t0]
+    assert status.states[-1] is SourceState.DOWN and status.events[-1][2] == "stopped"
 
 
 def test_close_is_prompt_while_waiting_to_reconnect(server: RtspServer) -> None:
     cap = start_capture(settings(server.url, reconnect_initial_s=30, reconnect_max_s=60),
                         "cam-backoff")
-    take(cap, 3)
-    server.kill()
-    deadline = time.monotonic() + 5
-    while cap.state is not SourceState.RECONNECTING and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert cap.state is SourceState.RECONNECTING
-    t0 = time.monotonic()
-    assert cap.close()
-    assert time.monotonic() - t0 < 0.5  # the backoff sleep is interrupted, not waited out
+    try:
+        take(cap, 3)
+        server.kill()
+        deadline = time.monotonic() + 10
+        while cap.state is not SourceState.RECONNECTING and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cap.state is SourceState.RECONNECTING
+    finally:
+        t0 = time.monotonic()
+        closed = cap.close()
+        took = time.monotonic() - t0
+    assert closed and took < 0.5  # the backoff sleep is interrupted, not waited out

@@ -122,6 +122,14 @@ def load_manifest(path: Path) -> ModelManifest:
         raise ManifestError(f"model manifest {path} is invalid: {problems}") from None
 
 
+def record_metrics(manifest_path: Path, metrics: dict[str, Any]) -> ModelManifest:
+    """Merge evaluation results into a manifest's ``metrics`` (the model file is untouched)."""
+    manifest = load_manifest(manifest_path)
+    updated = manifest.model_copy(update={"metrics": {**manifest.metrics, **metrics}})
+    write_manifest(updated, manifest_path)
+    return updated
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """One graph input or output as onnxruntime reports it (symbolic dims are str or None)."""

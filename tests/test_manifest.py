@@ -16,6 +16,7 @@ from lineinspect.manifest import (
     load_manifest,
     load_verified,
     manifest_path_for,
+    record_metrics,
     sha256_file,
     verify_model,
     write_manifest,
@@ -146,6 +147,16 @@ def test_unknown_manifest_key_is_rejected(tmp_path: Path) -> None:
     path.write_text(json.dumps(raw))
     with pytest.raises(ManifestError, match="clases: Extra inputs are not permitted"):
         load_manifest(path)
+
+
+def test_recorded_metrics_keep_the_model_loadable(tmp_path: Path) -> None:
+    model = _model(tmp_path)
+    with_manifest(model, NAMES)
+    record_metrics(manifest_path_for(model), {"mAP50": 0.9, "heldout": {"seed": 7}})
+    updated = record_metrics(manifest_path_for(model), {"mAP50-95": 0.6})
+    assert updated.metrics == {"mAP50": 0.9, "heldout": {"seed": 7}, "mAP50-95": 0.6}
+    manifest, _ = load_verified(model)
+    assert manifest.metrics == updated.metrics
 
 
 def test_manifest_json_round_trip(tmp_path: Path) -> None:

@@ -48,7 +48,11 @@ _NP_DTYPES = {"float32": np.float32, "float16": np.float16}
 
 
 class Detector:
-    """``detect(frame)`` for one BGR frame; ``detect_batch(frames)`` for several cameras."""
+    """``detect(frame)`` for one BGR frame; ``detect_batch(frames)`` for several cameras.
+
+    Not thread-safe: calls share the pre-allocated input buffer, so one Detector serves one
+    inference thread; several cameras share it through ``detect_batch``.
+    """
 
     def __init__(self, settings: DetectorSettings,
                  available_providers: Sequence[str] | None = None) -> None:

@@ -164,15 +164,15 @@ def test_capture_get_timeout_is_distinct_from_end(video: Path) -> None:
 
 
 def test_consumer_that_keeps_up_loses_nothing(video: Path) -> None:
-    # 10 fps leaves the consumer 100 ms per frame: ample even on a loaded 2-core CI box.
-    cap = start_capture(FileSource(path=video, fps=10.0), "paced")
+    # 5 fps leaves the consumer 200 ms per frame: ample even on an overloaded 2-core CI box.
+    cap = start_capture(FileSource(path=video, fps=5.0), "paced")
     try:
-        frames = [f for f in (cap.get(2.0) for _ in range(10)) if f is not None]
+        frames = [f for f in (cap.get(2.0) for _ in range(8)) if f is not None]
     finally:
         assert cap.close()
     st = cap.stats()
-    assert [f.seq for f in frames] == list(range(10))
-    assert st.dropped == 0 and st.delivered == 10
+    assert [f.seq for f in frames] == list(range(8))
+    assert st.dropped == 0 and st.delivered == 8
 
 
 def test_slow_consumer_drops_old_frames_and_counts_them(video: Path) -> None:

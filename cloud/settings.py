@@ -14,6 +14,7 @@ from lineinspect.config.common import LoggingSettings, TopicId
 from lineinspect.config.load import RoleSettings, load_settings
 from lineinspect.config.mqtt import MqttSettings
 from lineinspect.config.secrets import pick_secret, readable_file, reject_url_credentials
+from lineinspect.contract.codec import MAX_PAYLOAD_BYTES
 from lineinspect.contract.topics import DEADLETTER_TOPIC, MAX_TOPIC_LENGTH
 
 
@@ -41,6 +42,32 @@ class CollectorSettings(BaseModel):
         description="MQTT 5: how long the broker keeps queuing for a disconnected collector",
     )
     deadletter_topic: str = Field(DEADLETTER_TOPIC, description="where rejected messages go")
+    max_payload_bytes: int = Field(
+        MAX_PAYLOAD_BYTES, ge=1024, le=16 * 1024 * 1024, description="larger payloads are rejected"
+    )
+    linger_ms: int = Field(
+        20,
+        ge=0,
+        le=10_000,
+        description="write the pending batch once no message arrived for this long (keeps "
+        "latency low at low rates and on brokers that cap unacknowledged messages, e.g. 3.1.1)",
+    )
+    retry_min_s: float = Field(0.2, gt=0, le=60, description="first back-off after a failed write")
+    retry_max_s: float = Field(5.0, gt=0, le=600, description="longest back-off between retries")
+    qos0_backlog_limit: int = Field(
+        20_000,
+        ge=100,
+        le=1_000_000,
+        description="QoS 0 messages (stats) arriving while this many messages wait for the "
+        "store are dropped and counted (QoS 1 messages are bounded by MQTT flow control)",
+    )
+    stats_log_interval_s: float = Field(60.0, gt=0, le=86400, description="counters log period")
+
+    @model_validator(mode="after")
+    def _retry(self) -> CollectorSettings:
+        if self.retry_max_s < self.retry_min_s:
+            raise ValueError("retry_max_s must be >= retry_min_s")
+        return self
 
     @field_validator("deadletter_topic")
     @classmethod
@@ -68,6 +95,16 @@ class InfluxSettings(BaseModel):
     batch_size: int = Field(5000, ge=1, le=100_000, description="points per write")
     flush_interval_ms: int = Field(1000, ge=10, le=60_000, description="max wait before a write")
     timeout_s: float = Field(10.0, gt=0, le=300)
+    create_database: bool = Field(
+        False, description="v1: CREATE DATABASE at start (InfluxDB 1.x; needs admin rights)"
+    )
+    query_database: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="v2: the InfluxQL database (DBRP mapping) the query API reads; "
+        "None: the bucket name",
+    )
 
     @field_validator("url")
     @classmethod
@@ -104,6 +141,8 @@ class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: Path = Field(Path("var/lineinspect.sqlite3"), description="embedded SQLite store")
+    batch_size: int = Field(1000, ge=1, le=100_000, description="points per transaction")
+    flush_interval_ms: int = Field(200, ge=10, le=60_000, description="max wait before a write")
 
 
 class CloudApiSettings(BaseModel):

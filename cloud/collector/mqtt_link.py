@@ -1,0 +1,292 @@
+"""The collector's MQTT connection: persistent session, shared subscription, manual acks.
+
+* MQTT 5: ``clean_start=False`` + Session Expiry, so QoS 1 messages wait in the broker while
+  the collector is away; a Receive Maximum large enough for two batches, because every message
+  stays unacknowledged until its batch is written; ``$share/{group}/lineinspect/v1/#``.
+* A broker that refuses MQTT 5 (or shared subscriptions) gets MQTT 3.1.1 with a persistent
+  session and a plain subscription: replicas then each get every message, which the point
+  design makes harmless (same identity, overwritten), but they no longer split the load.
+* An acknowledgement is sent only on the connection the message came on. After a reconnect
+  the broker resends every unacknowledged message with its original packet id, so acking an
+  old one on the new connection could acknowledge a different, unwritten message.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from cloud.collector.counters import Counters
+from cloud.collector.intake import Classifier, Item
+from cloud.settings import CollectorSettings
+from lineinspect.contract import DeadLetter, encode_payload
+from lineinspect.contract.topics import TOPIC_ROOT
+
+log = logging.getLogger(__name__)
+
+_UNSUPPORTED_PROTOCOL = frozenset({1, 132})  # 3.1.1 CONNACK code / MQTT 5 reason code
+_SHARED_NOT_SUPPORTED = 158
+
+
+def _no_sink(item: Item) -> None:
+    raise RuntimeError("MqttLink.sink must be set before start()")
+
+
+def default_client_id() -> str:
+    """Stable per host, so a restarted replica (same pod name, same machine) resumes its
+    session and receives what the broker queued for it."""
+    return f"lineinspect-collector-{socket.gethostname()}"[:128]
+
+
+def subscription_filters(share_group: str | None, shared: bool) -> str:
+    base = f"{TOPIC_ROOT}/#"
+    return f"$share/{share_group}/{base}" if share_group and shared else base
+
+
+class MqttLink:
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        classifier: Classifier,
+        counters: Counters,
+        receive_maximum: int,
+        client_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client_id = client_id or settings.mqtt.client_id or default_client_id()
+        self._classifier = classifier
+        self.sink: Callable[[Item], None] = _no_sink
+        self._counters = counters
+        self._receive_maximum = receive_maximum
+        self._lock = threading.Lock()
+        self._gen = 0
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._paused = False
+        self._downgraded = False
+        self._shared = settings.share_group is not None
+        self.protocol = mqtt.MQTTv5 if settings.mqtt.protocol == "5" else mqtt.MQTTv311
+        self._client = self._build(self.protocol)
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _build(self, protocol: mqtt.MQTTProtocolVersion) -> mqtt.Client:
+        ms = self.settings.mqtt
+        endpoint = ms.endpoint
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=protocol,
+            clean_session=False if protocol != mqtt.MQTTv5 else None,
+            transport=endpoint.transport,
+            manual_ack=True,
+        )
+        if ms.username is not None:
+            client.username_pw_set(
+                ms.username, ms.password.get_secret_value() if ms.password else None
+            )
+        if ms.use_tls:
+            tls = ms.tls
+            client.tls_set(
+                ca_certs=str(tls.ca_file) if tls and tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls and tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls and tls.key_file else None,
+            )
+            if tls is not None and tls.insecure_skip_verify:
+                client.tls_insecure_set(True)
+        if endpoint.transport == "websockets":
+            client.ws_set_options(path=endpoint.ws_path)
+        client.reconnect_delay_set(ms.reconnect_min_s, ms.reconnect_max_s)  # type: ignore[arg-type]
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        props.ReceiveMaximum = self._receive_maximum
+        return props
+
+    def start(self) -> None:
+        ms = self.settings.mqtt
+        endpoint = ms.endpoint
+        if self.protocol == mqtt.MQTTv5:
+            self._client.connect_async(
+                endpoint.host,
+                endpoint.port,
+                ms.keepalive_s,
+                clean_start=False,
+                properties=self._connect_properties(),
+            )
+        else:
+            self._client.connect_async(endpoint.host, endpoint.port, ms.keepalive_s)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect; with a persistent session the broker keeps queuing for us."""
+        self._paused = True
+        client = self._client
+        client.disconnect()
+        client.loop_stop()
+
+    def pause_intake(self) -> None:
+        """Stop taking messages; ones arriving now stay unacknowledged and are redelivered
+        when this client id connects again."""
+        self._paused = True
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """True once the broker granted the subscription on the current connection."""
+        return self._subscribed.wait(timeout)
+
+    # -- callbacks (paho network thread) --------------------------------------------------------
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            code = getattr(reason, "value", None)
+            if self.protocol == mqtt.MQTTv5 and code in _UNSUPPORTED_PROTOCOL:
+                self._begin_downgrade()
+                return
+            self._counters.add("connect_refused")
+            log.error("MQTT broker refused the connection: %s", reason)
+            return
+        self._counters.add("connects")
+        log.info(
+            "connected to MQTT %s as %s (MQTT %s, session present: %s)",
+            self.settings.mqtt.url,
+            self.client_id,
+            "5" if self.protocol == mqtt.MQTTv5 else "3.1.1",
+            flags.session_present,
+        )
+        self._subscribe(client)
+        self._connected.set()
+
+    def _subscribe(self, client: mqtt.Client) -> None:
+        filt = subscription_filters(self.settings.share_group, self._shared)
+        if self.protocol == mqtt.MQTTv5:
+            client.subscribe(filt, options=SubscribeOptions(qos=1))
+        else:
+            client.subscribe(filt, qos=1)
+        log.info("subscribing to %s", filt)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if not failed:
+            self._subscribed.set()
+            log.info("subscription active")
+            return
+        if self._shared and any(getattr(r, "value", 0) == _SHARED_NOT_SUPPORTED for r in failed):
+            log.warning("broker does not support shared subscriptions; using a plain one")
+            self._shared = False
+            self._subscribe(client)
+            return
+        self._counters.add("subscribe_refused")
+        log.error("broker refused the subscription: %s", ", ".join(str(r) for r in failed))
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            self._gen += 1
+            self._connected.clear()
+            self._subscribed.clear()
+        if not self._paused:
+            self._counters.add("disconnects")
+            log.warning("MQTT connection lost (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._paused:
+            return
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = msg._topic.decode("utf-8", "replace")
+        payload = bytes(msg.payload)
+        verdict = self._classifier.classify(topic, payload, time.time_ns() // 1_000_000)
+        self._counters.add("received")
+        self.sink(
+            Item(
+                mid=msg.mid,
+                qos=msg.qos,
+                link_gen=self._gen,
+                topic=topic,
+                payload=payload,
+                points=verdict.points,
+                dead_letter=verdict.dead_letter,
+            )
+        )
+
+    # -- used by the writer thread ---------------------------------------------------------------
+    def ack(self, item: Item) -> None:
+        if item.qos == 0:
+            return
+        with self._lock:
+            if item.link_gen != self._gen or not self._connected.is_set():
+                # The broker resends it on the new connection; that copy gets acknowledged.
+                self._counters.add("acks_skipped_reconnect")
+                return
+            self._client.ack(item.mid, item.qos)
+
+    def publish_dead_letter(self, dead_letter: DeadLetter) -> mqtt.MQTTMessageInfo:
+        info = self._client.publish(
+            self.settings.deadletter_topic, encode_payload(dead_letter), qos=1
+        )
+        if info.rc == mqtt.MQTT_ERR_NO_CONN:
+            # paho keeps a QoS 1 message it could not send and sends it after reconnecting;
+            # clear the code so is_published() waits for that instead of raising.
+            info.rc = mqtt.MQTT_ERR_SUCCESS
+        return info
+
+    # -- MQTT 3.1.1 fallback ---------------------------------------------------------------------
+    def _begin_downgrade(self) -> None:
+        with self._lock:
+            if self._downgraded:
+                return
+            self._downgraded = True
+        log.warning("broker does not speak MQTT 5; falling back to MQTT 3.1.1 (no shared "
+                    "subscription: every replica receives every message)")
+        threading.Thread(target=self._downgrade, name="mqtt-downgrade", daemon=True).start()
+
+    def _downgrade(self) -> None:
+        old = self._client
+        old.disconnect()
+        old.loop_stop()
+        self.protocol = mqtt.MQTTv311
+        self._shared = False
+        self._client = self._build(mqtt.MQTTv311)
+        self.start()

@@ -1,0 +1,70 @@
+"""The collector: MQTT link + classifier + ordered batch writer, wired from settings."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from cloud.collector.counters import Counters
+from cloud.collector.intake import Classifier
+from cloud.collector.mqtt_link import MqttLink, default_client_id
+from cloud.collector.pipeline import Pipeline, PipelineOptions
+from cloud.collector.policy import BatchPolicy, receive_maximum
+from cloud.settings import CloudSettings
+from cloud.store.factory import batch_limits, build_writer
+from cloud.store.writer import PointWriter
+
+log = logging.getLogger(__name__)
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: CloudSettings,
+        writer: PointWriter | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        cs = settings.collector
+        limits = batch_limits(settings)
+        self.client_id = client_id or cs.mqtt.client_id or default_client_id()
+        self.counters = Counters()
+        self.writer = writer if writer is not None else build_writer(settings)
+        self.link = MqttLink(
+            cs,
+            Classifier(self.client_id, cs.max_payload_bytes, cs.deadletter_topic),
+            self.counters,
+            receive_maximum(limits.points),
+            client_id=self.client_id,
+        )
+        self.pipeline = Pipeline(
+            self.writer,
+            self.link,
+            BatchPolicy(limits.points, limits.wait_ms / 1000.0, cs.linger_ms / 1000.0),
+            self.counters,
+            PipelineOptions(
+                cs.retry_min_s, cs.retry_max_s, cs.qos0_backlog_limit, self.client_id
+            ),
+        )
+        self.link.sink = self.pipeline.submit
+        self._log_every = cs.stats_log_interval_s
+
+    def start(self) -> None:
+        self.pipeline.start()
+        self.link.start()
+        log.info("collector %s started", self.link.client_id)
+
+    def stop(self, drain_timeout_s: float = 10.0) -> None:
+        self.link.pause_intake()
+        self.pipeline.stop(drain_timeout_s)
+        self.link.stop()
+        self.writer.close()
+        log.info("collector stopped; counters %s", self.counters.snapshot())
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set, logging the counters now and then."""
+        self.start()
+        try:
+            while not stop.wait(self._log_every):
+                log.info("collector counters %s", self.counters.snapshot())
+        finally:
+            self.stop()

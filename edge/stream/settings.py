@@ -11,6 +11,10 @@ IceUrl = Annotated[str, Field(pattern=r"^(stun|turn|turns):\S+$", max_length=512
 Codec = Literal["h264", "vp8"]
 
 
+def _default_codecs() -> list[Codec]:
+    return ["h264", "vp8"]
+
+
 class IceServer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -30,7 +34,7 @@ class StreamSettings(BaseModel):
         None, ge=16, le=4320, description="None: camera height (or kept aspect if width is set)")
     max_viewers: int = Field(8, ge=1, le=256, description="live sessions over all cameras")
     codecs: list[Codec] = Field(
-        default_factory=lambda: ["h264", "vp8"], min_length=1, max_length=2,
+        default_factory=_default_codecs, min_length=1, max_length=2,
         description="offered in this order; each camera runs one encoder per codec in use")
     bitrate_kbps: int = Field(1500, ge=100, le=50_000)
     keyframe_interval_s: float = Field(

@@ -184,9 +184,10 @@ def ack_all(flow: FlowControl, box: Outbox) -> None:
 
 def test_state_first_then_live_then_paced_backlog(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3", 10**7)
-    box.append([ev(i) for i in range(100)])  # queued while offline
+    box.append([ev(i) for i in range(300)])  # queued while offline: 3 s worth at 100/s
     flow = FlowControl(drain_rate_per_s=100.0, max_inflight=50)  # burst 10
     flow.connected(box, receive_maximum=None)
+    assert flow.paced
     box.append([ev(1000), state(7), ev(1001)])  # arrive after the connect
     mids: list[int] = []
     got = hand_over(flow, box, 0.0, mids)
@@ -195,6 +196,21 @@ def test_state_first_then_live_then_paced_backlog(tmp_path: Path) -> None:
     assert hand_over(flow, box, 0.0, mids) == []  # the bucket is empty
     assert flow.wait_s(0.0) == pytest.approx(0.01)
     assert hand_over(flow, box, 0.05, mids) == list(range(10, 15))  # 100/s for 50 ms
+    box.close()
+
+
+def test_a_small_backlog_goes_out_at_once_ahead_of_live_events(tmp_path: Path) -> None:
+    """A blip (or the first moments before the first connect) must not reorder events."""
+    box = Outbox(tmp_path / "o.sqlite3", 10**7)
+    box.append([ev(i) for i in range(40)])
+    flow = FlowControl(drain_rate_per_s=100.0, max_inflight=30)
+    flow.connected(box, receive_maximum=None)
+    assert not flow.paced
+    box.append([ev(i) for i in range(40, 45)])
+    mids: list[int] = []
+    assert hand_over(flow, box, 0.0, mids) == list(range(30))
+    ack_all(flow, box)
+    assert hand_over(flow, box, 0.0, mids) == list(range(30, 45))
     box.close()
 
 

@@ -4,10 +4,12 @@ outbox rows go next.
 Three lanes, always each in ``seq`` order:
 
 1. **state** (alarms, status): first, unpaced. A PLC alarm never waits behind a backlog.
-2. **live** events (appended while connected): unpaced, so new events keep flowing.
-3. **backlog** events (queued while the broker was away, or left from a previous run): paced by a
-   token bucket at ``drain_rate_per_s`` so a reconnect does not flood the broker and the
-   subscribers behind it.
+2. **backlog** events (queued while the broker was away, or left from a previous run). A small
+   backlog (one second's worth at ``drain_rate_per_s``: a blip, or the events of the first
+   moments before the first connect) goes out at once, ahead of live events, so order is kept.
+   A larger one is paced by a token bucket at ``drain_rate_per_s``, so a reconnect does not
+   flood the broker and the subscribers behind it, and live events overtake it.
+3. **live** events (appended while connected): unpaced, so new events keep flowing.
 
 Everything handed to the client counts against one in-flight window (``max_inflight``, further
 capped by the broker's MQTT 5 Receive Maximum): paho re-sends those itself after a reconnect,
@@ -77,6 +79,7 @@ class FlowControl:
         self._backlog_cursor = 0
         self._backlog_end = 0
         self._retry: dict[int, float] = {}  # seq -> monotonic time to try again
+        self.paced = False
 
     # -- connection events ---------------------------------------------------------------------
     def connected(self, outbox: Outbox, receive_maximum: int | None) -> None:
@@ -84,6 +87,10 @@ class FlowControl:
         self.window = min(self.max_inflight, receive_maximum or self.max_inflight)
         self._backlog_end = max(self._live_cursor, self._backlog_end, outbox.max_seq(EVENTS))
         self._live_cursor = self._backlog_end
+        small = max(self.bucket.burst, self.bucket.rate)  # one second's worth
+        waiting = outbox.count_range(EVENTS, self._backlog_cursor, self._backlog_end,
+                                     limit=int(small) + self.window + 1)
+        self.paced = waiting - len(self.inflight) > small
 
     @property
     def backlog_pending(self) -> bool:
@@ -103,26 +110,34 @@ class FlowControl:
         if out:
             self._state_cursor = out[-1].seq
         budget -= len(out)
-        live = outbox.fetch(EVENTS, self._live_cursor, None, budget)
-        if live:
-            self._live_cursor = live[-1].seq
-            out += live
-        budget -= len(live)
-        if budget > 0 and self.backlog_pending:
+        if budget > 0 and self.backlog_pending and not self.paced:
+            backlog = self._backlog(outbox, budget)
+            out += backlog
+            budget -= len(backlog)
+        if budget > 0 and not (self.backlog_pending and not self.paced):
+            live = outbox.fetch(EVENTS, self._live_cursor, None, budget)
+            if live:
+                self._live_cursor = live[-1].seq
+                out += live
+            budget -= len(live)
+        if budget > 0 and self.backlog_pending and self.paced:
             allowed = self.bucket.take(now, budget)
             if allowed:
-                found = outbox.fetch(EVENTS, self._backlog_cursor, self._backlog_end, allowed)
-                # Rows sent live before a disconnect can sit in this range, still with the
-                # client (it re-sends them itself): skip those.
-                held = self.protected()
-                rows = [r for r in found if r.seq not in held]
+                rows = self._backlog(outbox, allowed)
                 self.bucket.refund(allowed - len(rows))
-                if len(found) < allowed:
-                    self._backlog_cursor = self._backlog_end  # nothing older left
-                elif found:
-                    self._backlog_cursor = found[-1].seq
                 out += rows
         return out
+
+    def _backlog(self, outbox: Outbox, limit: int) -> list[Row]:
+        found = outbox.fetch(EVENTS, self._backlog_cursor, self._backlog_end, limit)
+        if len(found) < limit:
+            self._backlog_cursor = self._backlog_end  # nothing older left
+        elif found:
+            self._backlog_cursor = found[-1].seq
+        # Rows sent live before a disconnect can sit in this range, still with the client (it
+        # re-sends them itself): skip those.
+        held = self.protected()
+        return [r for r in found if r.seq not in held]
 
     def due_retries(self, outbox: Outbox, now: float) -> list[Row]:
         """Rows the broker refused with a transient reason code, once their wait is over."""
@@ -141,6 +156,6 @@ class FlowControl:
     def wait_s(self, now: float) -> float | None:
         """When to come back for paced rows (``None``: nothing paced is waiting)."""
         waits: list[float] = [max(0.0, at - now) for at in self._retry.values()]
-        if self.backlog_pending and len(self.inflight) < self.window:
+        if self.backlog_pending and self.paced and len(self.inflight) < self.window:
             waits.append(self.bucket.wait_s(now))
         return min(waits) if waits else None

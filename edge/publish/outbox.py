@@ -242,6 +242,15 @@ class Outbox:
         ).fetchall()
         return [Row(r[0], r[1], r[2], bytes(r[3]), r[4], bool(r[5]), r[6]) for r in rows]
 
+    def count_range(self, lane: int, after: int, upto: int, limit: int) -> int:
+        """Rows of ``lane`` with ``after < seq <= upto``, counted up to ``limit`` (cheap)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE lane = ? AND seq > ? AND seq <= ?"
+            " LIMIT ?)",
+            (lane, after, upto, limit),
+        ).fetchone()
+        return int(row[0])
+
     def get(self, seq: int) -> Row | None:
         r = self._db.execute(
             "SELECT seq, lane, topic, payload, qos, retain, nbytes FROM outbox WHERE seq = ?",

@@ -24,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.publish.settings import MqttSettings
 
@@ -162,10 +163,18 @@ class MqttClient:
             raise RuntimeError(f"paho refused to publish to {topic}: {mqtt.error_string(info.rc)}")
         return int(info.mid)
 
+    def _sub_list(self, topics: tuple[str, ...]) -> list[tuple[str, Any]]:
+        if self._v5:
+            # Retain-as-published: we must see that a message was retained even when it arrives
+            # live (an ack published with retain set is refused; see AlarmDesk).
+            opts = SubscribeOptions(qos=1, retainAsPublished=True)
+            return [(t, opts) for t in topics]
+        return [(t, 1) for t in topics]
+
     def subscribe(self, topics: tuple[str, ...]) -> int | None:
         if not topics:
             return None
-        rc, mid = self._paho.subscribe([(t, 1) for t in topics])
+        rc, mid = self._paho.subscribe(self._sub_list(topics))
         return int(mid) if rc == mqtt.MQTT_ERR_SUCCESS and mid is not None else None
 
     def unsubscribe(self, topics: tuple[str, ...]) -> None:
@@ -192,7 +201,7 @@ class MqttClient:
                  self.options.client_id, flags.session_present)
         client.publish(self.options.will_topic, b"online", qos=1, retain=True)
         if self.options.subscriptions:
-            client.subscribe([(t, 1) for t in self.options.subscriptions])
+            client.subscribe(self._sub_list(self.options.subscriptions))
         if self._listener is not None:
             self._listener.on_connected(bool(flags.session_present), receive_max)
 

@@ -35,6 +35,7 @@ from lineinspect.contract import (
     format_ts,
 )
 from tests.servers import InfluxServer, MosquittoServer
+from tests.servers.process import _die_with_parent as die_with_parent
 
 REPO = Path(__file__).resolve().parents[1]
 SITE, LINE, STATION = "plant1", "line3", "st2"
@@ -254,10 +255,11 @@ class CollectorProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                preexec_fn=die_with_parent,
             )
         return self
 
-    def wait_subscribed(self, timeout: float = 20.0) -> None:
+    def wait_subscribed(self, timeout: float = 180.0) -> None:
         # The collector logs this when the broker granted its subscription (SUBACK).
         wait_until(lambda: self.log().count("subscription active") > self._subs_before, timeout,
                    f"collector did not subscribe; log:\n{self.log()[-3000:]}")  # fmt: skip
@@ -312,3 +314,39 @@ def influx_event_ids(influx: InfluxServer, db: str) -> list[str]:
     except Exception:
         return []
     return [r["event_id"] for r in rows]
+
+
+class StreamingPublisher(threading.Thread):
+    """Publishes ``events`` at ``rate`` per second from its own thread, like an edge station,
+    riding out broker restarts: paho keeps QoS 1 messages it could not send and resends
+    unacknowledged ones after reconnecting, so every event reaches the broker eventually."""
+
+    def __init__(self, broker: MosquittoServer, events: Sequence[DefectEvent], rate: float) -> None:
+        super().__init__(name="streaming-publisher", daemon=True)
+        self.events = events
+        self.rate = rate
+        self.pub = Publisher(broker)
+        self.pub.client.reconnect_delay_set(0.2, 1.0)  # type: ignore[arg-type]
+        self.infos: list[mqtt.MQTTMessageInfo] = []
+        self.sent = 0
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        for i, event in enumerate(self.events):
+            due = t0 + i / self.rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.infos.append(self.pub.publish(event_topic(event), encode_payload(event)))
+            self.sent += 1
+
+    def acknowledged(self) -> int:
+        return sum(1 for info in self.infos if info._published)
+
+    def wait_all_acknowledged(self, timeout: float) -> None:
+        self.join(timeout)
+        wait_until(lambda: self.acknowledged() == len(self.events), timeout,
+                   f"broker acknowledged {self.acknowledged()} of {len(self.events)}")  # fmt: skip
+
+    def close(self) -> None:
+        self.pub.close()

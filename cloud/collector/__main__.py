@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from lineinspect.cli import main
+from cloud.cli import collector_main
 
 if __name__ == "__main__":
-    sys.exit(main(["cloud", "run", "--no-api", *sys.argv[1:]]))
+    sys.exit(collector_main(sys.argv[1:]))

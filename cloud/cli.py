@@ -1,0 +1,113 @@
+"""``lineinspect cloud run --config FILE``: the collector and the query API in one process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("lineinspect.cloud")
+
+HELP = """\
+Run the cloud side: the collector (MQTT -> InfluxDB or the embedded SQLite store, at least
+once, no duplicates) and the query API (OpenAPI at http://HOST:PORT/docs). Stops cleanly on
+SIGTERM/SIGINT: the pending batch is written and acknowledged, the MQTT session is kept so
+the broker queues messages until the collector is back.
+"""
+
+
+def register(subparsers: Any) -> None:
+    cloud = subparsers.add_parser("cloud", help="cloud side: collector and query API")
+    sub = cloud.add_subparsers(dest="cloud_command", metavar="COMMAND", required=True)
+    run = sub.add_parser(
+        "run", help="run the collector and the query API", description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    add_run_arguments(run)
+    run.set_defaults(handler=_run)
+
+
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--config", "-c", type=Path, required=True, help="cloud settings YAML")
+    run.add_argument("--no-api", action="store_true", help="collector only")
+    run.add_argument("--no-collector", action="store_true", help="query API only")
+    run.add_argument("--client-id", help="MQTT client id (overrides collector.mqtt.client_id)")
+
+
+def collector_main(argv: list[str]) -> int:
+    """``python -m cloud.collector``: the collector alone, without the other areas' CLIs."""
+    parser = argparse.ArgumentParser(prog="python -m cloud.collector", description=HELP)
+    add_run_arguments(parser)
+    return _run(parser.parse_args(["--no-api", *argv]))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cloud.settings import load_cloud_settings
+    from lineinspect.config.errors import ConfigError
+
+    try:
+        settings = load_cloud_settings(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if args.no_api and args.no_collector:
+        print("--no-api and --no-collector leave nothing to run", file=sys.stderr)
+        return 2
+    from edge.logsetup import setup_logging
+
+    setup_logging(settings.logging)
+    stop = threading.Event()
+
+    def _signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _signal)
+    signal.signal(signal.SIGINT, _signal)
+    return run_cloud(settings, stop, api=not args.no_api, collector=not args.no_collector,
+                     client_id=args.client_id)  # fmt: skip
+
+
+def run_cloud(
+    settings: Any,
+    stop: threading.Event,
+    *,
+    api: bool = True,
+    collector: bool = True,
+    client_id: str | None = None,
+) -> int:
+    """Run until ``stop`` is set; used by the CLI and by ``lineinspect demo``."""
+    from cloud.collector.service import Collector
+
+    server = _start_api(settings) if api else None
+    coll = Collector(settings, client_id=client_id) if collector else None
+    try:
+        if coll is not None:
+            coll.run(stop)
+        else:
+            stop.wait()
+    finally:
+        if server is not None:
+            server.should_exit = True
+    return 0
+
+
+def _start_api(settings: Any) -> Any:
+    import uvicorn
+
+    from cloud.api.app import create_app
+    from cloud.store.factory import build_query_store
+
+    token = settings.api.token.get_secret_value() if settings.api.token else None
+    app = create_app(build_query_store(settings), token=token)
+    config = uvicorn.Config(
+        app, host=settings.api.host, port=settings.api.port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="cloud-api", daemon=True)
+    thread.start()
+    log.info("query API on http://%s:%d/docs", settings.api.host, settings.api.port)
+    return server

@@ -56,7 +56,10 @@ def _train_kwargs(cfg: TrainConfig) -> dict[str, Any]:
         "hsv_h": cfg.hsv_h, "patience": cfg.patience,
         "cache": False if cfg.cache == "none" else cfg.cache, "seed": cfg.seed,
         "device": cfg.device, "project": str(cfg.project.resolve()), "name": cfg.name,
-        "exist_ok": True, "pretrained": False, "amp": cfg.device != "cpu", "plots": False,
+        "exist_ok": True,
+        # From a .yaml there is nothing to load; from a .pt, pretrained=False would make
+        # ultralytics rebuild the architecture and silently drop the weights.
+        "pretrained": cfg.model.endswith(".pt"), "amp": cfg.device != "cpu", "plots": False,
         "val": cfg.val, "deterministic": False,
     }
 

@@ -6,11 +6,13 @@ checkpoints through ultralytics' validator; both report mAP50, mAP50-95 and per-
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import cv2
+import yaml
 
 from models.eval.dataset import iter_split, load_data_yaml
 from models.eval.metrics import DetectionMetrics, MetricAccumulator
@@ -72,8 +74,16 @@ def evaluate_pt(weights: Path, data_yaml: Path, split: str = "val", imgsz: int =
     from ultralytics import YOLO
 
     apply_settings()
+    # ultralytics insists on a 'train' key even to validate; a held-out set has none, so hand
+    # it a copy of the dataset file that points every split at the one being scored.
+    images, names = _images_dir(data_yaml, split)
+    scratch = Path(tempfile.mkdtemp(prefix="lineinspect-eval-"))
+    scored = scratch / "data.yaml"
+    scored.write_text(yaml.safe_dump({"path": str(images.parent), "train": images.name,
+                                      "val": images.name, "test": images.name,
+                                      "names": dict(enumerate(names))}))
     model = YOLO(str(weights))
-    r = model.val(data=str(data_yaml), split=split, imgsz=imgsz, batch=16, conf=VAL_CONF,
+    r = model.val(data=str(scored), split=split, imgsz=imgsz, batch=16, conf=VAL_CONF,
                   iou=VAL_IOU, device="cpu", plots=False, verbose=False,
                   project=str((workdir / "runs" / "val").resolve()), exist_ok=True)
     names = [model.names[i] for i in sorted(model.names)]

@@ -301,7 +301,7 @@ def test_backlog_drains_in_order_at_the_set_rate_while_live_events_flow(
         assert pub.flush(30)
         mosquitto.start()
         t0 = time.monotonic()
-        live = []
+        live: list[DefectEvent] = []
         while time.monotonic() - t0 < 2.0:  # 20 live events/s while the backlog drains
             ev = make_event(10_000 + len(live), severity="low")
             live.append(ev)

@@ -33,13 +33,17 @@ class ServerStartError(RuntimeError):
     """The server did not come up; the message carries the tail of its log."""
 
 
+# Loaded once in the parent: dlopen in a freshly forked child of a threaded process can deadlock.
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:
+    _LIBC = None
+
+
 def _die_with_parent() -> None:
     # If pytest itself is killed (SIGKILL, OOM), its servers must not linger holding ports.
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _child_env() -> dict[str, str]:

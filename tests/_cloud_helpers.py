@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 import yaml
@@ -44,6 +44,17 @@ FRAME = FrameSize(width=640, height=480)
 CLASSES = ("scratch", "crack", "dent")
 T0_MS = 1_763_794_391_000
 _IDS = Uuid7Generator()
+
+
+class Broker(Protocol):
+    """Any broker fixture: Mosquitto, or the MQTT 3.1.1-only one of the fallback test."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def url(self) -> str: ...
 
 
 def make_event(
@@ -141,11 +152,16 @@ def make_status(ts_ms: int, state: str = "up") -> Status:
 class Publisher:
     """A paho MQTT 5 publisher that can have many QoS 1 messages in flight."""
 
-    def __init__(self, broker: MosquittoServer, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        client_id: str | None = None,
+        protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5,
+    ) -> None:
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"pub-{os.getpid()}-{time.monotonic_ns()}",
-            protocol=mqtt.MQTTv5,
+            protocol=protocol,
         )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
@@ -174,7 +190,7 @@ class Publisher:
 
 # -- settings ----------------------------------------------------------------------------------
 def cloud_config(
-    broker: MosquittoServer,
+    broker: Broker,
     *,
     influx: InfluxServer | None = None,
     database: str = "lineinspect",
@@ -211,7 +227,7 @@ def cloud_config(
     return doc
 
 
-def cloud_settings(broker: MosquittoServer, **kwargs: Any) -> CloudSettings:
+def cloud_settings(broker: Broker, **kwargs: Any) -> CloudSettings:
     return CloudSettings.model_validate(cloud_config(broker, **kwargs))
 
 

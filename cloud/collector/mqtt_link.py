@@ -28,13 +28,13 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud.collector.counters import Counters
 from cloud.collector.intake import Classifier, Item
+from cloud.collector.mqtt_probe import UNSUPPORTED_PROTOCOL, new_client, probe_protocol
 from cloud.settings import CollectorSettings
 from lineinspect.contract import DeadLetter, encode_payload
 from lineinspect.contract.topics import TOPIC_ROOT
 
 log = logging.getLogger(__name__)
 
-_UNSUPPORTED_PROTOCOL = frozenset({1, 132})  # 3.1.1 CONNACK code / MQTT 5 reason code
 _SHARED_NOT_SUPPORTED = 158
 
 
@@ -74,38 +74,15 @@ class MqttLink:
         self._subscribed = threading.Event()
         self._paused = False
         self._downgraded = False
+        self._closing = threading.Event()
+        self._starter: threading.Thread | None = None
         self._shared = settings.share_group is not None
         self.protocol = mqtt.MQTTv5 if settings.mqtt.protocol == "5" else mqtt.MQTTv311
         self._client = self._build(self.protocol)
 
     # -- set-up ---------------------------------------------------------------------------------
     def _build(self, protocol: mqtt.MQTTProtocolVersion) -> mqtt.Client:
-        ms = self.settings.mqtt
-        endpoint = ms.endpoint
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=protocol,
-            clean_session=False if protocol != mqtt.MQTTv5 else None,
-            transport=endpoint.transport,
-            manual_ack=True,
-        )
-        if ms.username is not None:
-            client.username_pw_set(
-                ms.username, ms.password.get_secret_value() if ms.password else None
-            )
-        if ms.use_tls:
-            tls = ms.tls
-            client.tls_set(
-                ca_certs=str(tls.ca_file) if tls and tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls and tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls and tls.key_file else None,
-            )
-            if tls is not None and tls.insecure_skip_verify:
-                client.tls_insecure_set(True)
-        if endpoint.transport == "websockets":
-            client.ws_set_options(path=endpoint.ws_path)
-        client.reconnect_delay_set(ms.reconnect_min_s, ms.reconnect_max_s)  # type: ignore[arg-type]
+        client = new_client(self.settings.mqtt, self.client_id, protocol, persistent=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -119,24 +96,53 @@ class MqttLink:
         return props
 
     def start(self) -> None:
+        """Connect in the background (first finding out, for MQTT 5, whether the broker
+        speaks it); reconnects with back-off for as long as the link runs."""
+        self._starter = threading.Thread(target=self._start, name="mqtt-start", daemon=True)
+        self._starter.start()
+
+    def _start(self) -> None:
         ms = self.settings.mqtt
-        endpoint = ms.endpoint
         if self.protocol == mqtt.MQTTv5:
-            self._client.connect_async(
-                endpoint.host,
-                endpoint.port,
-                ms.keepalive_s,
-                clean_start=False,
-                properties=self._connect_properties(),
-            )
-        else:
-            self._client.connect_async(endpoint.host, endpoint.port, ms.keepalive_s)
-        self._client.loop_start()
+            delay = ms.reconnect_min_s
+            while not self._closing.is_set():
+                found = probe_protocol(ms, self.client_id)
+                if found is not None:
+                    break
+                self._closing.wait(delay)
+                delay = min(delay * 2, ms.reconnect_max_s)
+            if self._closing.is_set():
+                return
+            if found == mqtt.MQTTv311:
+                self._fall_back_to_311()
+        self._connect()
+
+    def _connect(self) -> None:
+        endpoint = self.settings.mqtt.endpoint
+        keepalive = self.settings.mqtt.keepalive_s
+        with self._lock:
+            if self._closing.is_set():
+                return
+            if self.protocol == mqtt.MQTTv5:
+                self._client.connect_async(
+                    endpoint.host,
+                    endpoint.port,
+                    keepalive,
+                    clean_start=False,
+                    properties=self._connect_properties(),
+                )
+            else:
+                self._client.connect_async(endpoint.host, endpoint.port, keepalive)
+            self._client.loop_start()
 
     def stop(self) -> None:
         """Disconnect; with a persistent session the broker keeps queuing for us."""
         self._paused = True
-        client = self._client
+        self._closing.set()
+        if self._starter is not None:
+            self._starter.join(self.settings.mqtt.connect_timeout_s + 5)
+        with self._lock:
+            client = self._client
         client.disconnect()
         client.loop_stop()
 
@@ -167,7 +173,7 @@ class MqttLink:
     ) -> None:
         if reason.is_failure:
             code = getattr(reason, "value", None)
-            if self.protocol == mqtt.MQTTv5 and code in _UNSUPPORTED_PROTOCOL:
+            if self.protocol == mqtt.MQTTv5 and code in UNSUPPORTED_PROTOCOL:
                 self._begin_downgrade()
                 return
             self._counters.add("connect_refused")
@@ -273,20 +279,25 @@ class MqttLink:
         return info
 
     # -- MQTT 3.1.1 fallback ---------------------------------------------------------------------
+    def _fall_back_to_311(self) -> None:
+        log.warning("broker does not speak MQTT 5; using MQTT 3.1.1 with a plain subscription "
+                    "(every replica receives every message; the point design makes that safe)")
+        with self._lock:
+            self.protocol = mqtt.MQTTv311
+            self._shared = False
+            self._client = self._build(mqtt.MQTTv311)
+
     def _begin_downgrade(self) -> None:
+        # A broker that refused our MQTT 5 CONNECT after the probe said it speaks MQTT 5.
         with self._lock:
             if self._downgraded:
                 return
             self._downgraded = True
-        log.warning("broker does not speak MQTT 5; falling back to MQTT 3.1.1 (no shared "
-                    "subscription: every replica receives every message)")
         threading.Thread(target=self._downgrade, name="mqtt-downgrade", daemon=True).start()
 
     def _downgrade(self) -> None:
         old = self._client
         old.disconnect()
         old.loop_stop()
-        self.protocol = mqtt.MQTTv311
-        self._shared = False
-        self._client = self._build(mqtt.MQTTv311)
-        self.start()
+        self._fall_back_to_311()
+        self._connect()

@@ -53,6 +53,17 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         raise SystemExit(f"--model {args.model}: expected a .onnx or .pt file")
     print(format_report(res))
+    if args.update_manifest:
+        if args.model.suffix != ".onnx":
+            raise SystemExit("--update-manifest applies to an .onnx model")
+        from lineinspect.manifest import manifest_path_for, record_metrics
+
+        man_path = manifest_path_for(args.model)
+        key = args.metrics_key or Path(str(args.data)).parent.name
+        record_metrics(man_path, {key: {
+            k: res[k] for k in ("mAP50", "mAP50-95", "precision", "recall", "per_class",
+                                "images", "split", "runtime")}})
+        print(f"recorded as metrics.{key} in {man_path}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=2))
@@ -145,6 +156,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--imgsz", type=int, default=320, help="input size for .pt (default 320)")
     e.add_argument("--limit", type=int, default=None, help="score only the first N images")
     e.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    e.add_argument("--update-manifest", action="store_true",
+                   help="record the figures in the model's manifest (metrics.<key>)")
+    e.add_argument("--metrics-key", default=None,
+                   help="key for --update-manifest (default: the dataset folder name)")
     e.set_defaults(handler=_eval)
 
     try:  # export lives with the runtime's manifest code; absent only in a broken checkout

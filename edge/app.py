@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from edge.detect.detector import Detector
 from edge.metrics import EdgeMetrics
-from edge.pipeline.camera import CameraPipeline, FrameHook
+from edge.pipeline.camera import CameraPipeline, FrameHook, StatsLike
 from edge.pipeline.loop import DetectorLike, InferenceLoop
 from edge.pipeline.sinks import EventSink, FanOut
 from edge.settings import CameraSettings, EdgeSettings
@@ -44,6 +44,7 @@ class AgentParts:
     metrics: EdgeMetrics = field(default_factory=EdgeMetrics)
     on_status: StatusCallback | None = None
     frame_hooks: dict[str, FrameHook] = field(default_factory=dict)
+    stats: dict[str, StatsLike] = field(default_factory=dict)
 
 
 class EdgeAgent:
@@ -71,7 +72,8 @@ class EdgeAgent:
                           model=self.parts.model, severity=s.severity, mm_per_px=cam.mm_per_px)
         return CameraPipeline(cam.id, capture, tracker, WireConverter(ctx), self.fanout,
                               self.parts.metrics.camera(cam.id),
-                              on_frame=self.parts.frame_hooks.get(cam.id))
+                              on_frame=self.parts.frame_hooks.get(cam.id),
+                              stats=self.parts.stats.get(cam.id))
 
     def start(self) -> EdgeAgent:
         try:

@@ -26,7 +26,8 @@ def _run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     setup_logging(settings.logging)
-    return run_edge(settings, events_jsonl=args.events_jsonl)
+    return run_edge(settings, events_jsonl=args.events_jsonl, mqtt=not args.no_mqtt,
+                    api=not args.no_api)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,4 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--config", type=Path, required=True, help="edge settings YAML")
     r.add_argument("--events-jsonl", metavar="PATH|-", default=None,
                    help="also write every event as a JSON line to PATH (- for stdout)")
+    r.add_argument("--no-mqtt", action="store_true",
+                   help="do not publish (no broker, embedded or configured)")
+    r.add_argument("--no-api", action="store_true",
+                   help="do not serve the HTTP API, viewer and live stream")
     r.set_defaults(handler=_run)

@@ -8,10 +8,11 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from edge.app import AgentParts, EdgeAgent, model_ref
+from edge.app import EdgeAgent
 from edge.detect.detector import Detector
 from edge.metrics import EdgeMetrics
 from edge.pipeline.sinks import EventSink, JsonlSink
+from edge.services import build_services
 from edge.settings import EdgeSettings
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def build_detector(settings: EdgeSettings) -> Detector:
 
 
 def run_edge(settings: EdgeSettings, events_jsonl: str | None = None,
-             stop: threading.Event | None = None) -> int:
+             stop: threading.Event | None = None, mqtt: bool = True, api: bool = True) -> int:
     """Run until SIGINT/SIGTERM, ``stop`` or the end of every (finite) source; exit code."""
     stop = stop or threading.Event()
     detector = build_detector(settings)
@@ -35,8 +36,7 @@ def run_edge(settings: EdgeSettings, events_jsonl: str | None = None,
     if events_jsonl:
         target: Path | str = events_jsonl if events_jsonl == "-" else Path(events_jsonl)
         sinks.append(JsonlSink(target, on_drop=metrics.sink_dropped.labels("jsonl").inc))
-    parts = AgentParts(detector=detector, model=model_ref(detector),
-                       class_names=detector.class_names, sinks=sinks, metrics=metrics)
+    services, parts = build_services(settings, detector, metrics, sinks, mqtt=mqtt, api=api)
     agent = EdgeAgent(settings, parts)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -53,6 +53,7 @@ def run_edge(settings: EdgeSettings, events_jsonl: str | None = None,
                 break
     finally:
         agent.stop()
+        services.close()
         for s, h in previous.items():
             signal.signal(s, h)
     if agent.error is not None:

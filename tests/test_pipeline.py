@@ -111,7 +111,8 @@ def test_edge_run_cli_writes_jsonl_and_stops_on_sigterm(video: Path, tmp_path: P
     out = tmp_path / "events.jsonl"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "lineinspect.cli", "edge", "run",
-                             "--config", str(cfg), "--events-jsonl", str(out)],
+                             "--config", str(cfg), "--events-jsonl", str(out),
+                             "--no-mqtt", "--no-api"],
                             cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90

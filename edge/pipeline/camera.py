@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -20,6 +21,18 @@ from edge.track.wire import WireConverter
 # Called with (frame, detections, track id per detection) after each frame; must not block
 # (the stream hub keeps the newest only).
 FrameHook = Callable[[Frame, Detections, np.ndarray], None]
+
+class StatsLike(Protocol):
+    """The per-camera counters the stats publisher reads (``edge.publish.stats.StatsCounters``)."""
+
+    def frame_inspected(self, n: int = 1) -> None: ...
+
+    def defect(self, class_name: str) -> None: ...
+
+    def latency(self, stage: str, ms: float) -> None: ...
+
+    def drop(self, stage: str, n: int = 1) -> None: ...
+
 
 FPS_WINDOW_S = 1.0
 CAPTURE_STATS_EVERY = 30  # frames between reads of the capture's drop counter
@@ -39,7 +52,7 @@ class CameraCounters:
 class CameraPipeline:
     def __init__(self, camera_id: str, capture: CaptureThread, tracker: EventTracker,
                  converter: WireConverter, sinks: FanOut, metrics: CameraMetrics,
-                 on_frame: FrameHook | None = None) -> None:
+                 on_frame: FrameHook | None = None, stats: StatsLike | None = None) -> None:
         self.camera_id = camera_id
         self.capture = capture
         self.tracker = tracker
@@ -47,6 +60,7 @@ class CameraPipeline:
         self.sinks = sinks
         self.metrics = metrics
         self.on_frame = on_frame
+        self.stats = stats
         self.counters = CameraCounters()
         self.frame_latency = LatencyWindow()  # capture → frame fully processed, ms
         self.event_latency = LatencyWindow()  # capture → events handed to the sinks, ms
@@ -74,6 +88,8 @@ class CameraPipeline:
                 if ev.kind == "new":
                     by = self.counters.new_by_class
                     by[ev.class_name] = by.get(ev.class_name, 0) + 1
+                    if self.stats is not None:
+                        self.stats.defect(ev.class_name)
             self.counters.events += len(events)
             lat_ms = (time.monotonic_ns() - frame.mono_ns) / 1e6
             m.event_latency.observe(lat_ms / 1000.0)
@@ -85,6 +101,11 @@ class CameraPipeline:
         self.frame_latency.add(done_ms)
         m.frames.inc()
         self.counters.frames += 1
+        st = self.stats
+        if st is not None:
+            st.frame_inspected()
+            st.latency("infer", timings.infer_ms * share)
+            st.latency("frame", done_ms)
         self._tick()
 
     def _tick(self) -> None:
@@ -101,6 +122,8 @@ class CameraPipeline:
         dropped = self.capture.stats().dropped
         if dropped > self._dropped_seen:
             self.metrics.dropped_capture.inc(dropped - self._dropped_seen)
+            if self.stats is not None:
+                self.stats.drop("capture", dropped - self._dropped_seen)
             self._dropped_seen = dropped
         self.counters.capture_dropped = dropped
 

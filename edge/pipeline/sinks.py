@@ -94,7 +94,7 @@ class JsonlSink:
 class CallbackSink:
     """Hands each event to a function that is itself non-blocking (feeds, publishers)."""
 
-    def __init__(self, name: str, fn: Callable[[DefectEvent], None]) -> None:
+    def __init__(self, name: str, fn: Callable[[DefectEvent], object]) -> None:
         self.name = name
         self._fn = fn
 

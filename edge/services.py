@@ -1,0 +1,131 @@
+"""The agent's outward-facing services, built from settings: MQTT publisher, HTTP API with the
+live viewer (WHEP), and the frame/event feeds that connect them to the pipeline.
+
+Each is optional (``edge run --no-mqtt/--no-api``) and started/stopped here, so ``edge.run``
+stays a short composition root.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge.app import AgentParts, model_ref
+from edge.detect.detector import Detector
+from edge.detect.types import Detections
+from edge.metrics import EdgeMetrics
+from edge.pipeline.camera import FrameHook
+from edge.pipeline.sinks import CallbackSink, EventSink
+from edge.settings import EdgeSettings
+from edge.sources.frame import Frame, SourceState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    publisher: Any = None
+    api_server: Any = None
+    stream: Any = None
+    camera_state: dict[str, str] = field(default_factory=dict)
+    closers: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:
+                log.exception("stopping a service failed")
+
+
+def _hub_hook(hub: Any, camera: str, names: tuple[str, ...]) -> FrameHook:
+    from edge.stream.hub import Overlay
+
+    def hook(frame: Frame, det: Detections, track_ids: np.ndarray) -> None:
+        hub.publish(camera, frame.image, Overlay(
+            xyxy=det.xyxy, class_id=det.class_id, score=det.score, track_id=track_ids,
+            class_names=names, frame_seq=frame.seq, ts_ns=frame.ts_ns, mono_ns=frame.mono_ns))
+
+    return hook
+
+
+def build_services(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
+                   sinks: list[EventSink], *, mqtt: bool, api: bool) -> tuple[Services,
+                                                                               AgentParts]:
+    """Start the enabled services; returns them and the agent parts wired to them."""
+    svc = Services(camera_state={c.id: "down" for c in settings.cameras})
+    cams = [c.id for c in settings.cameras]
+    ref = model_ref(detector)
+    stats: dict[str, Any] = {}
+    hooks: dict[str, FrameHook] = {}
+    try:
+        if mqtt:
+            from edge.publish.factory import open_publisher, station_of
+
+            pub = open_publisher(station_of(settings.site, settings.line, settings.station, cams),
+                                 settings.mqtt, settings.outbox, settings.alarms, settings.stats)
+            svc.publisher = pub
+            svc.closers.append(pub.close)
+            sinks.append(CallbackSink("mqtt", pub.publish_event))
+            stats = {c: pub.stats(c) for c in cams}
+        if api:
+            _start_api(settings, detector, metrics, sinks, svc, hooks)
+    except BaseException:
+        svc.close()
+        raise
+
+    def on_status(camera: str, state: SourceState, message: str) -> None:
+        svc.camera_state[camera] = state.value
+        if svc.publisher is not None:
+            svc.publisher.set_camera_status(camera, state.value, message[:200], ref)
+
+    parts = AgentParts(detector=detector, model=ref, class_names=detector.class_names,
+                       sinks=sinks, metrics=metrics, on_status=on_status, frame_hooks=hooks,
+                       stats=stats)
+    return svc, parts
+
+
+def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
+               sinks: list[EventSink], svc: Services, hooks: dict[str, FrameHook]) -> None:
+    from edge.api.app import create_app
+    from edge.api.deps import AppDeps, StatusSnapshot
+    from edge.api.feed import EventFeed
+    from edge.api.server import ApiServer
+    from edge.stream.hub import FrameHub
+    from edge.stream.webrtc import StreamService
+
+    cams = [c.id for c in settings.cameras]
+    hub = FrameHub(cams)
+    feed = EventFeed()
+    sinks.append(CallbackSink("feed", feed.push_event))
+    names = tuple(detector.class_names)
+    for cam in cams:
+        hooks[cam] = _hub_hook(hub, cam, names)
+    stream = None
+    if settings.stream.enabled:
+        stream = StreamService(hub, settings.stream)
+        stream.start()
+        svc.stream = stream
+        svc.closers.append(stream.stop)
+    # The API answers uploads with its own detector: the pipeline's reuses its buffers per call.
+    api_detector = Detector(settings.detector)
+
+    def status() -> StatusSnapshot:
+        detail: dict[str, Any] = {"site": settings.site, "line": settings.line,
+                                  "station": settings.station}
+        if svc.publisher is not None:
+            detail["mqtt"] = {"connected": svc.publisher.connected,
+                              **svc.publisher.counters()}
+        return StatusSnapshot(True, dict(svc.camera_state), detail)
+
+    deps = AppDeps(api=settings.api, stream_settings=settings.stream, hub=hub, feed=feed,
+                   status=status, registry=metrics.registry, detector=api_detector,
+                   stream=stream)
+    server = ApiServer(create_app(deps), settings.api.host, settings.api.port)
+    server.start()
+    svc.api_server = server
+    svc.closers.append(server.stop)
+    log.info("viewer and API at %s (OpenAPI at /docs)", server.url)

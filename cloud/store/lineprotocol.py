@@ -17,6 +17,7 @@ Empty tag values are left out of the line (line protocol has no empty tag value)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 
@@ -45,11 +46,15 @@ def _check_name(what: str, text: str) -> None:
         )
 
 
+# Names and tag values repeat on every point (a few dozen distinct ones), so escaping is cached:
+# it is most of the encoder's cost otherwise.
+@functools.lru_cache(maxsize=8192)
 def escape_measurement(name: str) -> str:
     _check_name("measurement", name)
     return name.translate(_MEASUREMENT)
 
 
+@functools.lru_cache(maxsize=8192)
 def escape_key(what: str, text: str) -> str:
     """Escape a tag key, tag value or field key (``what`` names it in errors)."""
     _check_name(what, text)
@@ -57,6 +62,17 @@ def escape_key(what: str, text: str) -> str:
 
 
 def format_field_value(key: str, value: FieldValue) -> str:
+    kind = type(value)
+    if kind is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise LineProtocolError(f"field {key!r}: {value} is not a finite number")
+        return repr(value)
+    if kind is str:
+        return '"' + value.translate(_STRING) + '"'  # type: ignore[union-attr]
+    return _format_other(key, value)
+
+
+def _format_other(key: str, value: FieldValue) -> str:
     # bool before int: True is an int in Python, but a boolean in line protocol.
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -65,10 +65,13 @@ def check_offer(sdp: str) -> None:
     try:
         description = SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc's parser raises whatever the malformed line provokes
-        raise BadOffer(f"malformed SDP: {type(exc).__name__}: {exc}") from None
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise BadOffer(f"malformed SDP, the parser failed with {why}") from None
     video = [m for m in description.media if m.kind == "video"]
     if not video:
         raise BadOffer("the offer has no video section (m=video)")
+    if any(m.direction is None for m in video):
+        raise BadOffer("the offer's video section has no direction (a=recvonly)")
     if all(m.direction in ("sendonly", "inactive") for m in video):
         raise BadOffer("the offer's video section does not receive (recvonly or sendrecv)")
     for media in video:
@@ -180,7 +183,12 @@ class StreamService:
                                         f"({names})") from None
                 raise BadOffer(f"offer rejected: {exc}") from None
             await gather_on(pc, self.settings.ice_host_addresses)
-            await pc.setLocalDescription(await pc.createAnswer())
+            try:
+                await pc.setLocalDescription(await pc.createAnswer())
+            except Exception as exc:  # an offer aiortc accepted but cannot answer
+                log.warning("camera %s: cannot answer an offer", camera_id, exc_info=True)
+                raise BadOffer(f"cannot answer this offer: {type(exc).__name__}: {exc}"
+                               ) from None
             answer = pc.localDescription.sdp
             codec = negotiated_codec(answer)
         except BaseException:

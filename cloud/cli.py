@@ -29,6 +29,42 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     add_run_arguments(run)
     run.set_defaults(handler=_run)
+    retire = sub.add_parser(
+        "retire", help="drain and end a removed replica's MQTT session (scale-down)",
+        description=RETIRE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    retire.add_argument("--config", "-c", type=Path, required=True, help="cloud settings YAML")
+    retire.add_argument("--client-id", required=True, help="client id of the removed replica")
+    retire.add_argument("--quiet-s", type=float, default=5.0,
+                        help="done once nothing arrived for this long (default 5)")
+    retire.add_argument("--timeout-s", type=float, default=3600.0)
+    retire.set_defaults(handler=_retire)
+
+
+RETIRE_HELP = """\
+Scale-down step. A collector replica's MQTT session outlives the replica: the broker keeps
+routing its share of the shared subscription to it (Mosquitto 2.0) until the session expires,
+and then discards it. After removing a replica for good, run this with its client id: it
+resumes the session, leaves the subscription (new messages go to the other replicas), writes
+everything the broker had queued for it, and ends the session. Exit 0 when drained.
+"""
+
+
+def _retire(args: argparse.Namespace) -> int:
+    from cloud.collector.service import Collector
+    from cloud.settings import load_cloud_settings
+    from lineinspect.config.errors import ConfigError
+
+    try:
+        settings = load_cloud_settings(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    from edge.logsetup import setup_logging
+
+    setup_logging(settings.logging)
+    drained = Collector(settings, client_id=args.client_id).retire(args.quiet_s, args.timeout_s)
+    return 0 if drained else 3
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:

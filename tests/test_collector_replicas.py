@@ -4,6 +4,8 @@ is written once it comes back with the same client id."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -15,6 +17,7 @@ import pytest
 
 from cloud.collector.service import Collector
 from tests._cloud_helpers import (
+    REPO,
     CollectorProcess,
     Publisher,
     cloud_config,
@@ -121,3 +124,49 @@ def _settle(read: Callable[[], int], quiet_s: float, timeout: float = 120.0) -> 
         elif time.monotonic() - since >= quiet_s:
             break
     return int(last)
+
+
+@pytest.mark.slow
+def test_scale_down_retire_drains_a_removed_replica_and_ends_its_session(
+    mosquitto: MosquittoServer, influx_session: InfluxServer, tmp_path: Path
+) -> None:
+    """The documented scale-down: replica-1 is removed for good (here: killed); `lineinspect
+    cloud retire` writes what the broker queued for it and ends its session, after which the
+    remaining replica receives the whole stream."""
+    db = f"retire_{uuid.uuid4().hex[:8]}"
+
+    def config(i: int) -> Path:
+        doc = cloud_config(mosquitto, influx=influx_session, database=db,
+                           client_id=f"replica-{i}", batch_size=200, flush_interval_ms=100)
+        return write_config(tmp_path / f"replica-{i}.yaml", doc)  # fmt: skip
+
+    r0 = CollectorProcess(config(0), tmp_path / "replica-0.log")
+    r1 = CollectorProcess(config(1), tmp_path / "replica-1.log")
+    batches = [event_stream(400, t0_ms=t) for t in (10_000_000, 20_000_000, 30_000_000)]
+    pub = Publisher(mosquitto)
+    try:
+        r0.start_and_wait()
+        r1.start_and_wait()
+        pub.publish_events(batches[0])
+        wait_until(lambda: len(influx_event_ids(influx_session, db)) >= 400, 120)
+        r1.kill()
+        pub.publish_events(batches[1])
+        assert _settle(lambda: len(influx_event_ids(influx_session, db)), quiet_s=5.0) < 800
+
+        retire = subprocess.run(
+            [sys.executable, "-m", "lineinspect.cli", "cloud", "retire", "--config",
+             str(config(1)), "--client-id", "replica-1", "--quiet-s", "3"],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert retire.returncode == 0, retire.stderr[-3000:]
+        assert "drained, session ended" in retire.stderr
+        wait_until(lambda: len(set(influx_event_ids(influx_session, db))) >= 800, 60)
+
+        pub.publish_events(batches[2])  # replica-1 is gone: all of it must reach replica-0
+        wait_until(lambda: len(set(influx_event_ids(influx_session, db))) >= 1200, 120,
+                   "messages were still routed to the retired replica")  # fmt: skip
+    finally:
+        pub.close()
+        r0.terminate()
+        r1.kill()
+    _assert_each_once(influx_session, db, {e.event_id for b in batches for e in b})

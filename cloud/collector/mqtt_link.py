@@ -75,6 +75,8 @@ class MqttLink:
         self._paused = False
         self._downgraded = False
         self._closing = threading.Event()
+        self._retiring = False
+        self._last_message_at = time.monotonic()
         self._starter: threading.Thread | None = None
         self._shared = settings.share_group is not None
         self.protocol = mqtt.MQTTv5 if settings.mqtt.protocol == "5" else mqtt.MQTTv311
@@ -135,16 +137,32 @@ class MqttLink:
                 self._client.connect_async(endpoint.host, endpoint.port, keepalive)
             self._client.loop_start()
 
-    def stop(self) -> None:
-        """Disconnect; with a persistent session the broker keeps queuing for us."""
+    def stop(self, end_session: bool = False) -> None:
+        """Disconnect; with a persistent session the broker keeps queuing for us, unless
+        ``end_session`` (MQTT 5: Session Expiry 0 on DISCONNECT) deletes the session."""
         self._paused = True
         self._closing.set()
         if self._starter is not None:
             self._starter.join(self.settings.mqtt.connect_timeout_s + 5)
         with self._lock:
             client = self._client
-        client.disconnect()
+        props = None
+        if end_session and self.protocol == mqtt.MQTTv5:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+        client.disconnect(properties=props)
         client.loop_stop()
+
+    def unsubscribe(self) -> None:
+        """Leave the (shared) subscription: the broker routes new messages to the other
+        members, while what it already queued for this session is still delivered."""
+        with self._lock:
+            self._retiring = True
+            self._client.unsubscribe(subscription_filters(self.settings.share_group, self._shared))
+
+    @property
+    def last_message_at(self) -> float:
+        return self._last_message_at
 
     def pause_intake(self) -> None:
         """Stop taking messages; ones arriving now stay unacknowledged and are redelivered
@@ -187,7 +205,10 @@ class MqttLink:
             "5" if self.protocol == mqtt.MQTTv5 else "3.1.1",
             flags.session_present,
         )
-        self._subscribe(client)
+        if self._retiring:
+            self._subscribed.set()  # a retiring replica only drains what is queued for it
+        else:
+            self._subscribe(client)
         self._connected.set()
 
     def _subscribe(self, client: mqtt.Client) -> None:
@@ -238,6 +259,7 @@ class MqttLink:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if self._paused:
             return
+        self._last_message_at = time.monotonic()
         try:
             topic = msg.topic
         except UnicodeDecodeError:

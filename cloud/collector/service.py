@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from cloud.collector.counters import Counters
 from cloud.collector.intake import Classifier
@@ -59,6 +60,31 @@ class Collector:
         self.link.stop()
         self.writer.close()
         log.info("collector stopped; counters %s", self.counters.snapshot())
+
+    def retire(self, quiet_s: float, timeout_s: float = 3600.0) -> bool:
+        """Scale-down step for a replica that is gone for good: resume its session, leave the
+        shared subscription, write everything the broker had queued for it, then end the
+        session so the broker stops keeping messages for this client id. True if it drained
+        (nothing arrived for ``quiet_s`` and everything was written) within ``timeout_s``."""
+        self.start()
+        deadline = time.monotonic() + timeout_s
+        drained = False
+        if self.link.wait_subscribed(min(timeout_s, 120.0)):
+            self.link.unsubscribe()
+            while time.monotonic() < deadline:
+                quiet = time.monotonic() - self.link.last_message_at
+                if quiet >= quiet_s and self.pipeline.wait_idle(0):
+                    drained = True
+                    break
+                time.sleep(0.2)
+        self.link.pause_intake()
+        self.pipeline.stop()
+        self.link.stop(end_session=drained)
+        self.writer.close()
+        log.info("retire %s: %s; counters %s", self.client_id,
+                 "drained, session ended" if drained else "NOT drained, session kept",
+                 self.counters.snapshot())  # fmt: skip
+        return drained
 
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set, logging the counters now and then."""

@@ -27,12 +27,13 @@ def build_detector(settings: EdgeSettings) -> Detector:
 
 
 def run_edge(settings: EdgeSettings, events_jsonl: str | None = None,
-             stop: threading.Event | None = None, mqtt: bool = True, api: bool = True) -> int:
+             stop: threading.Event | None = None, mqtt: bool = True, api: bool = True,
+             extra_sinks: list[EventSink] | None = None) -> int:
     """Run until SIGINT/SIGTERM, ``stop`` or the end of every (finite) source; exit code."""
     stop = stop or threading.Event()
     detector = build_detector(settings)
     metrics = EdgeMetrics()
-    sinks: list[EventSink] = []
+    sinks: list[EventSink] = list(extra_sinks or [])
     if events_jsonl:
         target: Path | str = events_jsonl if events_jsonl == "-" else Path(events_jsonl)
         sinks.append(JsonlSink(target, on_drop=metrics.sink_dropped.labels("jsonl").inc))
@@ -43,7 +44,10 @@ def run_edge(settings: EdgeSettings, events_jsonl: str | None = None,
         log.info("signal %s: shutting down", signal.Signals(signum).name)
         stop.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    # Signals can only be taken on the main thread (the demo runs us from it too).
+    main = threading.current_thread() is threading.main_thread()
+    previous = ({s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+                if main else {})
     try:
         agent.start()
         log.info("edge agent running: %d camera(s)", len(agent.cameras))

@@ -6,6 +6,7 @@ Real files on disk; the broker-facing behaviour (outages, kills) is in test_outb
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,35 @@ def test_dropped_total_persists_across_restarts(tmp_path: Path) -> None:
     box = Outbox(path, 3 * row)
     box.append([ev(5)])
     assert box.dropped_total == 3
+    box.close()
+
+
+def test_background_fsync_runs_after_commits_and_only_then(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3", 10**6, synchronous="normal", fsync_interval_s=0.05)
+    syncer = box._syncer
+    time.sleep(0.3)
+    assert syncer.syncs == 0  # idle: no commit, no fsync
+    box.append([ev(1)])
+    deadline = time.monotonic() + 10
+    while syncer.syncs == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert syncer.syncs >= 1
+    box.close()
+    full = Outbox(tmp_path / "x.sqlite3", 10**6, synchronous="full")
+    assert not full._syncer.fsync  # full: every commit is fsynced in line
+    full.close()
+
+
+def test_wal_is_checkpointed_off_the_worker_and_stays_bounded(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3", 10**8, synchronous="normal", fsync_interval_s=0.05)
+    box._syncer.checkpoint_bytes = 256 * 1024
+    wal = tmp_path / "o.sqlite3-wal"
+    for round_ in range(40):
+        seqs, _ = box.append([ev(round_ * 100 + i, 1000) for i in range(100)])
+        box.delete(seqs)
+        time.sleep(0.06)
+    assert box._syncer.checkpoints >= 1
+    assert wal.stat().st_size < 4 * 1024 * 1024  # ~8 MB went through it
     box.close()
 
 

@@ -51,7 +51,8 @@ def build_publisher(
         max_inflight=settings.outbox.max_inflight,
     )
     client = MqttClient(settings.mqtt, options)
-    outbox = Outbox(settings.outbox.path, settings.outbox.max_bytes, settings.outbox.synchronous)
+    box = settings.outbox
+    outbox = Outbox(box.path, box.max_bytes, box.synchronous, box.fsync_interval_s)
     config = PublishConfig(settings.outbox, settings.alarms, settings.stats)
     return Publisher(station, client, outbox, config, clock=clock, on_close=on_close)
 

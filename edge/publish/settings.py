@@ -41,9 +41,13 @@ class OutboxSettings(BaseModel):
         200.0, gt=0, le=100_000, description="publish rate while draining a backlog"
     )
     synchronous: Literal["full", "normal"] = Field(
-        "full",
-        description="full: each append is fsynced (survives power loss, ~ms per batch); "
-        "normal: survives a process crash only",
+        "normal",
+        description="normal: appends survive a crash of the agent at once and a power loss "
+        "after fsync_interval_s; full: each append is fsynced before it is sent (alarms then "
+        "wait for the disk)",
+    )
+    fsync_interval_s: float = Field(
+        0.2, ge=0, le=60, description="normal: background fsync period of the queue; 0: never"
     )
     max_inflight: int = Field(
         20, ge=1, le=1000, description="messages sent but not yet acknowledged by the broker"

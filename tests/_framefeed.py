@@ -31,13 +31,17 @@ class FramePublisher:
     def __init__(self, hub: FrameHub, camera_id: str, fps: float, frames: list[np.ndarray]):
         self.hub, self.camera_id, self.fps, self.frames = hub, camera_id, fps, frames
         self.published = 0
-        self.max_publish_s = 0.0
+        self.publish_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="frame-publisher", daemon=True)
 
     def __enter__(self) -> FramePublisher:
         self._thread.start()
         return self
+
+    @property
+    def mean_publish_s(self) -> float:
+        return self.publish_s / max(1, self.published)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -53,7 +57,7 @@ class FramePublisher:
                               names, i, time.time_ns(), time.monotonic_ns())
             t0 = time.perf_counter()
             self.hub.publish(self.camera_id, self.frames[i % len(self.frames)], overlay)
-            self.max_publish_s = max(self.max_publish_s, time.perf_counter() - t0)
+            self.publish_s += time.perf_counter() - t0
             self.published += 1
             next_t += period
             self._stop.wait(max(0.0, next_t - time.monotonic()))

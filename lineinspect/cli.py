@@ -12,6 +12,7 @@ REGISTRARS: tuple[str, ...] = (
     "models.cli",
     "edge.cli",
     "lineinspect.config_cli",
+    "edge.predict_cli",
     "lineinspect.demo",
     "cloud.cli",
 )

@@ -23,10 +23,10 @@ from edge.api.guards import (
 )
 from edge.api.metrics import ApiCounters, EdgeApiCollector
 from edge.api.predict import MODELS, predict_router
+from edge.api.results import model_info
 from edge.api.schemas import (
     CameraStatus,
     Health,
-    ModelInfo,
     Readiness,
     Status,
     StreamStatus,
@@ -125,11 +125,7 @@ def build_status(deps: AppDeps) -> Status:
             frames_skipped=counts.skipped))
     s = deps.stream_settings
     detector = deps.detector
-    model = None
-    if detector is not None:
-        m = detector.manifest
-        model = ModelInfo(name=m.name, version=m.version, sha256=m.sha256,
-                          classes=list(detector.class_names), provider=detector.provider)
+    model = model_info(detector) if detector is not None else None
     alarm = deps.feed.alarm
     return Status(
         ready=not snap.not_ready_reasons(), model=model,

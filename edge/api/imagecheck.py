@@ -9,6 +9,9 @@ from __future__ import annotations
 import struct
 from typing import Literal
 
+import cv2
+import numpy as np
+
 ImageFormat = Literal["png", "jpeg", "bmp", "webp"]
 FORMAT_NAMES = "PNG, JPEG, BMP or WebP"
 # Declared types we accept; the bytes decide the real type anyway.
@@ -109,3 +112,37 @@ def content_type_ok(content_type: str | None) -> bool:
     if not content_type:
         return True
     return content_type.split(";", 1)[0].strip().lower() in ACCEPTED_CONTENT_TYPES
+
+
+class ImageRejected(Exception):
+    """An upload that is not a usable image; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def decode_image(name: str, data: bytes, max_pixels: int) -> np.ndarray:
+    """BGR pixels of an uploaded file, after checking type and size from its header."""
+    if not data:
+        raise ImageRejected(422, f"{name!r} is empty")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageRejected(415, f"{name!r} is not a {FORMAT_NAMES} image "
+                                 f"(it starts with {data[:8]!r})")
+    size = header_size(data, fmt)
+    if size is None:
+        raise ImageRejected(422, f"{name!r}: the {fmt.upper()} header is corrupt or truncated; "
+                                 "cannot read the picture size")
+    w, h = size
+    if w < 1 or h < 1:
+        raise ImageRejected(422, f"{name!r}: the header declares a {w}x{h} picture")
+    if w * h > max_pixels:
+        raise ImageRejected(413, f"{name!r} is {w}x{h} = {w * h} pixels; the limit is "
+                                 f"{max_pixels} (api.max_image_pixels)")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise ImageRejected(422, f"{name!r} looks like {fmt.upper()} but could not be decoded "
+                                 "(corrupt or truncated)")
+    return image

@@ -18,21 +18,10 @@ from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from edge.api.deps import AppDeps, DetectorLike
-from edge.api.imagecheck import (
-    FORMAT_NAMES,
-    content_type_ok,
-    header_size,
-    sniff_format,
-)
+from edge.api.imagecheck import FORMAT_NAMES, ImageRejected, content_type_ok, decode_image
 from edge.api.metrics import ApiCounters
-from edge.api.schemas import (
-    Box,
-    Detection,
-    ImageResult,
-    ModelInfo,
-    PredictResponse,
-    Problem,
-)
+from edge.api.results import image_result, model_info
+from edge.api.schemas import ImageResult, PredictResponse, Problem
 from edge.detect.types import Detections
 from edge.stream.annotate import annotate
 from edge.stream.hub import Overlay
@@ -80,27 +69,10 @@ class UploadChecker:
         return out
 
     def decode(self, name: str, data: bytes) -> np.ndarray:
-        if not data:
-            raise HTTPException(422, f"{name!r} is empty")
-        fmt = sniff_format(data)
-        if fmt is None:
-            raise HTTPException(415, f"{name!r} is not a {FORMAT_NAMES} image "
-                                     f"(it starts with {data[:8]!r})")
-        size = header_size(data, fmt)
-        if size is None:
-            raise HTTPException(422, f"{name!r}: the {fmt.upper()} header is corrupt or "
-                                     "truncated; cannot read the picture size")
-        w, h = size
-        if w < 1 or h < 1:
-            raise HTTPException(422, f"{name!r}: the header declares a {w}x{h} picture")
-        if w * h > self.max_pixels:
-            raise HTTPException(413, f"{name!r} is {w}x{h} = {w * h} pixels; the limit is "
-                                     f"{self.max_pixels} (api.max_image_pixels)")
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if image is None or image.size == 0:
-            raise HTTPException(422, f"{name!r} looks like {fmt.upper()} but could not be "
-                                     "decoded (corrupt or truncated)")
-        return image
+        try:
+            return decode_image(name, data, self.max_pixels)
+        except ImageRejected as exc:
+            raise HTTPException(exc.status, exc.message) from None
 
 
 class Predictor:
@@ -109,9 +81,7 @@ class Predictor:
     def __init__(self, detector: DetectorLike) -> None:
         self.detector = detector
         self._lock = threading.Lock()
-        m = detector.manifest
-        self.info = ModelInfo(name=m.name, version=m.version, sha256=m.sha256,
-                              classes=list(detector.class_names), provider=detector.provider)
+        self.info = model_info(detector)
 
     def detect(self, image: np.ndarray) -> tuple[Detections, float]:
         with self._lock:
@@ -121,17 +91,7 @@ class Predictor:
 
     def result(self, item: DecodedImage) -> tuple[ImageResult, Detections]:
         det, ms = self.detect(item.image)
-        names = self.detector.class_names
-        boxes = [
-            Detection(class_id=int(c), class_name=names[int(c)] if 0 <= c < len(names) else str(c),
-                      score=float(s), box=Box(x1=float(b[0]), y1=float(b[1]), x2=float(b[2]),
-                                              y2=float(b[3])))
-            for b, s, c in zip(det.xyxy.tolist(), det.score.tolist(), det.class_id.tolist(),
-                               strict=True)
-        ]
-        h, w = item.image.shape[:2]
-        return ImageResult(file=item.name, width=w, height=h, detections=boxes,
-                           inference_ms=round(ms, 3)), det
+        return image_result(item.name, item.image, det, ms, self.detector.class_names), det
 
     def results(self, items: list[DecodedImage]) -> list[ImageResult]:
         return [self.result(item)[0] for item in items]

@@ -2,8 +2,14 @@
 
 Two sources of detections:
 * the ground-truth boxes with detector-like noise (jitter, score noise, 1–3-frame misses, short
-  false positives) — tests the tracker alone, many noise draws;
+  false positives, class flips and double boxes of another class) — the tracker alone, many
+  noise draws;
 * the shipped ONNX detector on the rendered frames — the done-when of the edge issue.
+
+Recall and duplicates are counted per physical defect, whatever class each `new` named: a
+subscriber sees two events for one defect either way, and naming the class is the detector's job
+(its mAP is on the model card). The class the tracker reports is checked separately: its vote
+over the detections must beat the per-frame class noise by a wide margin.
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ def _total(scores: list[EventScore]) -> tuple[int, float, float, int]:
 
 @pytest.mark.slow
 def test_one_new_per_defect_under_detector_noise(truths: list[list[list[TruthLike]]]) -> None:
-    scores = []
+    scores: list[EventScore] = []
+    physical: list[EventScore] = []
     for ti, truth in enumerate(truths):
         for noise_seed in range(4):
             noisy = NoisyDetector(DetectorNoise(), len(CLASS_NAMES), WIDTH, HEIGHT,
@@ -60,23 +67,31 @@ def test_one_new_per_defect_under_detector_noise(truths: list[list[list[TruthLik
             run = replay(tracker, (noisy(g) for g in truth), (WIDTH, HEIGHT), FPS)
             assert lifecycle_errors(run.events, closed=True) == []
             scores.append(score_events(dict(enumerate(truth)), run.events))
-    required, recall, dups_per_defect, false_new = _total(scores)
+            physical.append(score_events(dict(enumerate(truth)), run.events, class_aware=False))
+    required, recall, dups_per_defect, false_new = _total(physical)
     assert required >= 100  # enough defects for the rates to mean something
-    assert recall >= 0.95, [s.missed_ids for s in scores]
-    assert dups_per_defect <= 0.05, [s.duplicate_ids for s in scores]
+    assert recall >= 0.95, [s.missed_ids for s in physical]
+    assert dups_per_defect <= 0.05, [s.duplicate_ids for s in physical]
     assert false_new <= 0.02 * required
+    # Right class: 10% of detections carry a wrong one, so naming a defect after any one
+    # detection is wrong 10% of the time; the vote over its first frames must do clearly better
+    # (measured 3–5%: two flips among the three frames before `new` still fool it).
+    named_right = sum(s.found for s in scores) / sum(s.found for s in physical)
+    assert named_right >= 1.0 - 0.6 * DetectorNoise().p_flip
 
 
 @pytest.mark.slow
 def test_iou_only_association_fails_where_ours_holds(truths: list[list[list[TruthLike]]]) -> None:
-    """The conveyor additions are what pass the bar: plain IoU matching loses fast small defects
-    (this test fails if the scene stops exercising them)."""
+    """Our additions are what pass the bar: plain same-class IoU matching (ByteTrack's) loses
+    fast small defects and splits class-flipping ones (fails if the scene stops exercising them)."""
     truth = truths[0]
     noisy = NoisyDetector(DetectorNoise(), len(CLASS_NAMES), WIDTH, HEIGHT,
                           np.random.default_rng(5))
     dets = [noisy(g) for g in truth]
-    plain = EventTracker(TrackingSettings(belt_prior=False, centre_gate=0.0), CLASS_NAMES)
-    s = score_events(dict(enumerate(truth)), replay(plain, dets, (WIDTH, HEIGHT), FPS).events)
+    plain = EventTracker(TrackingSettings(belt_prior=False, centre_gate=0.0,
+                                          match_across_classes=False, merge_iou=0.0), CLASS_NAMES)
+    events = replay(plain, dets, (WIDTH, HEIGHT), FPS).events
+    s = score_events(dict(enumerate(truth)), events, class_aware=False)
     assert s.recall < 0.95 or s.duplicates_per_defect > 0.05
 
 
@@ -100,7 +115,7 @@ def test_one_new_per_defect_with_the_shipped_detector() -> None:
         tracker = EventTracker(TrackingSettings(), detector.class_names)
         run = replay(tracker, dets, (WIDTH, HEIGHT), FPS)
         assert lifecycle_errors(run.events, closed=True) == []
-        scores.append(score_events(truth, run.events))
+        scores.append(score_events(truth, run.events, class_aware=False))
     _, recall, dups_per_defect, _ = _total(scores)
     assert recall >= 0.95, [s.missed_ids for s in scores]
     assert dups_per_defect <= 0.05, [s.duplicate_ids for s in scores]

@@ -106,3 +106,12 @@ def test_lifecycle_errors(events: list[tuple[str, int, int]], closed: bool,
     assert len(got) == len(errors)
     for g, want in zip(got, errors, strict=True):
         assert want in g
+
+
+def test_class_agnostic_scoring_counts_a_misnamed_defect() -> None:
+    events = [Ev(1, "new", 1, A.box, 2, 2)]  # A is a scratch (0); the detector said crack (1)
+    aware = score_events(_truth(10, A), events)
+    agnostic = score_events(_truth(10, A), events, class_aware=False)
+    assert (aware.recall, aware.false_new) == (0.0, 1)
+    assert (agnostic.recall, agnostic.false_new) == (1.0, 0)
+    assert match_event(A.box, None, [A, B, C], min_iou=0.3) == 1

@@ -5,11 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.track.assign import INVALID, Gates, associate, cost_matrix, solve
+from edge.track.assign import (
+    CROSS_CLASS_PENALTY,
+    INVALID,
+    Gates,
+    associate,
+    cost_matrix,
+    merge_across_classes,
+    solve,
+)
 from edge.track.iou import (
     box_area,
     centre_distance_ratio,
     iou_matrix,
+    pad_to_min_size,
     pair_geometry,
     size_ratio_matrix,
 )
@@ -235,7 +244,7 @@ def test_pair_geometry_matches_the_separate_functions() -> None:
     xy = rng.uniform(0, 200, (6, 2))
     b = np.concatenate([xy, xy + rng.uniform(0, 40, (6, 2))], axis=1)
     iou, centre, size = pair_geometry(a, b, 8.0)
-    assert iou == pytest.approx(iou_matrix(a, b))
+    assert iou == pytest.approx(iou_matrix(pad_to_min_size(a, 8.0), pad_to_min_size(b, 8.0)))
     assert centre == pytest.approx(centre_distance_ratio(a, b, 8.0))
     assert size == pytest.approx(size_ratio_matrix(a, b, 8.0))
 
@@ -262,3 +271,57 @@ def test_unknown_velocity_widens_the_centre_gate() -> None:
                        np.array([True, False]))
     assert cost[0, 0] == INVALID
     assert cost[1, 1] == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize(
+    ("box", "padded"),
+    [
+        ((0, 0, 40, 3), (0, -2.5, 40, 5.5)),  # a thin scratch: height padded about its centre
+        ((10, 10, 12, 30), (7, 10, 15, 30)),
+        ((0, 0, 20, 20), (0, 0, 20, 20)),  # big enough: unchanged
+    ],
+)
+def test_pad_to_min_size(box: tuple[float, ...], padded: tuple[float, ...]) -> None:
+    assert pad_to_min_size(np.array([box], float), 8.0)[0].tolist() == list(padded)
+
+
+def test_padded_iou_keeps_a_jittered_thin_scratch_matched() -> None:
+    # Same 50 px scratch, its box 3 px tall then 1 px tall and 1 px lower: raw IoU 0.0 — padded
+    # to 8 px, the overlap along its length shows.
+    a = np.array([[100, 336, 150, 339]], float)
+    b = np.array([[102, 339.5, 152, 340.5]], float)
+    assert iou_matrix(a, b)[0, 0] == 0.0
+    assert pair_geometry(a, b, 8.0)[0][0, 0] == pytest.approx(48 * 5.5 / (800 - 48 * 5.5))
+
+
+@pytest.mark.parametrize(
+    ("rows", "owner"),
+    [
+        # crack box on top of a scratch box: the better one keeps it
+        ([(0, 0, 40, 10, 0.9, 0), (1, 0, 41, 10, 0.6, 1)], [-1, 0]),
+        ([(0, 0, 40, 10, 0.5, 0), (1, 0, 41, 10, 0.6, 1)], [1, -1]),
+        # same class overlapping: the detector's NMS kept both on purpose
+        ([(0, 0, 40, 10, 0.9, 0), (1, 0, 41, 10, 0.6, 0)], [-1, -1]),
+        # other class, but little overlap: two defects
+        ([(0, 0, 40, 10, 0.9, 0), (30, 0, 70, 10, 0.6, 1)], [-1, -1]),
+        # thin boxes touching, one above the other: overlap only once padded to 8 px
+        ([(0, 0, 40, 2, 0.9, 0), (0, 2, 40, 4, 0.8, 1)], [-1, 0]),
+        # three hypotheses on one defect
+        ([(0, 0, 40, 10, 0.7, 2), (0, 1, 40, 11, 0.9, 0), (1, 0, 41, 10, 0.8, 1)], [1, -1, 1]),
+        ([(0, 0, 40, 10, 0.9, 0)], [-1]),
+    ],
+)
+def test_merge_across_classes(rows: list[tuple[float, ...]], owner: list[int]) -> None:
+    a = np.array(rows, float)
+    got = merge_across_classes(a[:, :4], a[:, 4], a[:, 5].astype(int), 0.5, 8.0)
+    assert got.tolist() == owner
+
+
+def test_cross_class_pairs_cost_more_than_same_class() -> None:
+    tracks = np.array([[0, 0, 20, 20]], float)
+    dets = np.array([[1, 0, 21, 20], [1, 0, 21, 20]], float)
+    gates = Gates(0.2, 1.5, cross_class=True)
+    cost = cost_matrix(tracks, np.array([0]), dets, np.array([0, 1]), gates)
+    assert cost[0, 1] == pytest.approx(cost[0, 0] + CROSS_CLASS_PENALTY)
+    strict = cost_matrix(tracks, np.array([0]), dets, np.array([0, 1]), GATES)
+    assert strict[0, 1] == INVALID

@@ -337,3 +337,45 @@ def test_refinement_queue_is_bounded() -> None:
     ev = run(t, moving(105, 5, 1), start=1)
     assert [(e.kind, e.reason) for e in ev] == [("update", "refinement")]  # coalesced
     assert t.stats.refinements_overflow == 44
+
+
+def test_class_flip_keeps_one_track_and_the_vote_names_it() -> None:
+    # A scratch the detector calls `crack` in one frame of four: one defect, a scratch.
+    classes = [0, 1, 0, 0, 0, 0]
+    frames = [[(100 + 10 * i, 100, 140 + 10 * i, 106, 0.8, c)] for i, c in enumerate(classes)]
+    t = tracker(min_frames=3)
+    ev = run(t, frames)
+    assert [(e.kind, e.class_name) for e in ev] == [("new", "scratch")]
+    strict = tracker(min_frames=3, match_across_classes=False, merge_iou=0.0)
+    assert [e.kind for e in run(strict, frames + frames[2:])] == ["new"]
+    assert strict.stats.tracks_started == 2  # the flipped frame started a second track
+
+
+def test_double_box_of_another_class_is_one_defect() -> None:
+    # Class-aware NMS keeps a `dent` box on top of a `crack` box in every frame.
+    frames = [[(100 + 10 * i, 100, 130 + 10 * i, 130, 0.8, 1),
+               (101 + 10 * i, 101, 131 + 10 * i, 131, 0.6, 2)] for i in range(5)]
+    t = tracker(min_frames=3)
+    ev = run(t, frames)
+    assert [(e.kind, e.class_name) for e in ev] == [("new", "crack")]
+    assert t.stats.merged == 5 and t.stats.tracks_started == 1
+    assert t.last_track_ids.tolist() == [1, 1]
+    strict = tracker(min_frames=3, merge_iou=0.0)
+    assert [e.class_name for e in run(strict, frames)] == ["crack", "dent"]
+
+
+def test_votes_pick_the_majority_class_before_new() -> None:
+    classes = [1, 0, 0]  # first seen as crack, then twice as scratch
+    frames = [[(100 + 10 * i, 100, 140 + 10 * i, 106, 0.7, c)] for i, c in enumerate(classes)]
+    ev = run(tracker(min_frames=3), frames)
+    assert [(e.kind, e.class_name, e.class_id) for e in ev] == [("new", "scratch", 0)]
+
+
+def test_confirmed_track_keeps_its_detection_against_a_young_one() -> None:
+    # An announced scratch and, from a stray box, a young dent track predicted on the same spot:
+    # the next (crack-labelled) detection goes to the announced defect.
+    t = tracker(min_frames=2, merge_iou=0.0)
+    run(t, [[(100, 100, 140, 110, 0.9, 0)], [(110, 100, 150, 110, 0.9, 0)]])
+    run(t, [[(120, 100, 160, 110, 0.9, 0), (119, 99, 161, 111, 0.9, 2)]], start=2)
+    run(t, [[(130, 100, 170, 110, 0.9, 1)]], start=3)
+    assert t.last_track_ids.tolist() == [1]

@@ -9,6 +9,8 @@ What a subscriber relies on is "one ``new`` per physical defect", so that is wha
 * a defect is *required* when it is visible in at least ``min_visible_frames`` frames — a defect
   clipped by the frame edge for two frames cannot be asked to pass a three-frame confirmation;
   ``new`` events on defects that are not required count neither for nor against;
+* with ``class_aware=False`` the class is ignored in matching (the tracker's own score, when the
+  detector names the class wrongly but finds the defect);
 * recall = required defects with at least one ``new`` / required defects;
   duplicates per defect = sum over required defects of (``new`` count - 1, if positive) / required.
 
@@ -83,10 +85,11 @@ class EventScore:
                 "false_new": self.false_new, "new_events": self.new_events}
 
 
-def match_event(box: Sequence[float], class_id: int, truths: Sequence[TruthLike],
+def match_event(box: Sequence[float], class_id: int | None, truths: Sequence[TruthLike],
                 min_iou: float) -> int | None:
-    """``defect_id`` of the ground truth this box belongs to, or ``None``."""
-    same = [t for t in truths if t.class_id == class_id]
+    """``defect_id`` of the ground truth this box belongs to, or ``None``. ``class_id`` None
+    matches a defect of any class."""
+    same = [t for t in truths if class_id is None or t.class_id == class_id]
     if not same:
         return None
     iou = iou_matrix(np.asarray([box], dtype=np.float64),
@@ -102,7 +105,10 @@ def match_event(box: Sequence[float], class_id: int, truths: Sequence[TruthLike]
 
 
 def score_events(truth_by_frame: Mapping[int, Sequence[TruthLike]], events: Iterable[EventLike],
-                 min_visible_frames: int = 5, min_iou: float = 0.3) -> EventScore:
+                 min_visible_frames: int = 5, min_iou: float = 0.3,
+                 class_aware: bool = True) -> EventScore:
+    """``class_aware=False`` scores the tracker alone: a `new` whose box matches a defect
+    counts for it whatever class the detector gave it (classification is the detector's mAP)."""
     visible: Counter[int] = Counter()
     for truths in truth_by_frame.values():
         visible.update({t.defect_id for t in truths})
@@ -114,7 +120,8 @@ def score_events(truth_by_frame: Mapping[int, Sequence[TruthLike]], events: Iter
         if ev.kind != "new":
             continue
         n_new += 1
-        d = match_event(ev.box, ev.class_id, truth_by_frame.get(ev.box_seq, ()), min_iou)
+        d = match_event(ev.box, ev.class_id if class_aware else None,
+                        truth_by_frame.get(ev.box_seq, ()), min_iou)
         if d is None:
             false_new += 1
         else:

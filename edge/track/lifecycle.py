@@ -14,6 +14,12 @@ Low-score detections (``low_confidence`` <= score < class threshold) keep a trac
 count towards ``new`` and never start a track. Detections outside the zones or smaller than
 ``min_box_area_px`` are invisible to the tracker.
 
+Class: detectors hesitate between look-alike classes (scratch / crack), flipping from frame to
+frame or reporting both boxes at once. Boxes of different classes overlapping by ``merge_iou``
+are folded into the best one; a track may continue with a detection of another class (at a cost,
+so same-class wins ties); its class is the score-weighted vote of its detections until ``new``,
+then fixed. ``match_across_classes=False, merge_iou=0`` gives the strict same-class tracker.
+
 ``update`` is called from the one pipeline thread of the camera; ``attach_refinement`` may be
 called from another thread (the refiner): it only appends to a deque, drained by ``update``.
 """
@@ -22,13 +28,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.track.assign import Gates, associate, cost_matrix
+from edge.track.assign import Gates, associate, cost_matrix, merge_across_classes
 from edge.track.events import EventKind, EventReason, TrackEvent
 from edge.track.iou import FloatArray, box_area
 from edge.track.motion import (
@@ -39,77 +43,25 @@ from edge.track.motion import (
     predict_boxes,
 )
 from edge.track.settings import TrackingSettings
+from edge.track.state import (
+    DetectionsLike,
+    FrameCtx,
+    FrameDets,
+    Refinement,
+    RleMask,
+    Track,
+    TrackArrays,
+    TrackerStats,
+    argmax,
+    check_frame_size,
+    touches_border,
+)
 from edge.track.zones import ZoneFilter
 
-RleMask = dict[str, list[int]]
+__all__ = ["DetectionsLike", "EventTracker", "TrackerStats"]
+
 PENDING_REFINEMENTS = 256
-
-
-class DetectionsLike(Protocol):
-    """What the tracker needs from a detector result (``edge.detect.types.Detections``)."""
-
-    @property
-    def xyxy(self) -> npt.NDArray[np.floating]: ...  # (N, 4) pixels
-
-    @property
-    def score(self) -> npt.NDArray[np.floating]: ...  # (N,)
-
-    @property
-    def class_id(self) -> npt.NDArray[np.integer]: ...  # (N,)
-
-
-@dataclass(slots=True)
-class TrackerStats:
-    """Monotonic counters for the metrics endpoint."""
-
-    frames: int = 0
-    detections: int = 0
-    ignored_low_score: int = 0
-    ignored_small: int = 0
-    ignored_zone: int = 0
-    tracks_started: int = 0
-    tracks_silent_end: int = 0
-    events_new: int = 0
-    events_update: int = 0
-    events_end: int = 0
-    refinements_dropped: int = 0  # attached to a track that had already ended
-    refinements_overflow: int = 0  # oldest pending refinement pushed out (refiner thread writes)
-    seeds_dropped: int = 0  # confident detections not tracked because max_tracks was reached
-
-
-@dataclass(slots=True)
-class _Track:
-    track_id: int
-    class_id: int
-    box: FloatArray  # (4,) last measured
-    velocity: FloatArray  # (2,) px per frame step
-    velocity_known: bool  # measured, or seeded from the belt prior (else zero and unknown)
-    last_seq: int
-    last_ts: float
-    first_seq: int
-    first_ts: float
-    best_score: float
-    hits: int = 1
-    missed: int = 0
-    announced: bool = False
-    reported: float = 0.0  # confidence carried by the last new/update event
-    mask_rle: RleMask | None = None
-
-
-@dataclass(slots=True)
-class _Refinement:
-    track_id: int
-    mask_rle: RleMask
-    confidence: float | None
-
-
-@dataclass
-class _Frame:
-    seq: int
-    ts: float
-    width: int
-    height: int
-    events: list[TrackEvent] = field(default_factory=list)
+UNCONFIRMED_PENALTY = 0.2  # added to a not-yet-announced track's costs (INVALID stays invalid)
 
 
 class EventTracker:
@@ -134,12 +86,13 @@ class EventTracker:
         self._zones = ZoneFilter.from_settings(settings.zones)
         self._gates = Gates(min_iou=settings.match_iou, centre_gate=settings.centre_gate,
                             first_match_gate=settings.first_match_gate,
-                            max_size_ratio=settings.centre_max_size_ratio)
+                            max_size_ratio=settings.centre_max_size_ratio,
+                            cross_class=settings.match_across_classes)
         self._next_id = first_track_id
-        self._tracks: list[_Track] = []
+        self._tracks: list[Track] = []
         self._belt: FloatArray | None = None
         # Bounded: a refiner flooding results between two frames loses the oldest, counted.
-        self._pending: deque[_Refinement] = deque(maxlen=PENDING_REFINEMENTS)
+        self._pending: deque[Refinement] = deque(maxlen=PENDING_REFINEMENTS)
         self._size: tuple[int, int] | None = None
         self.stats = TrackerStats()
         # Track id of each input detection of the last update (-1: ignored or unmatched low);
@@ -160,24 +113,25 @@ class EventTracker:
         """Queue a refiner result; the next ``update`` emits it (or drops it if the track ended)."""
         if len(self._pending) == PENDING_REFINEMENTS:
             self.stats.refinements_overflow += 1  # only this (refiner) thread writes it
-        self._pending.append(_Refinement(track_id, mask_rle, confidence))
+        self._pending.append(Refinement(track_id, mask_rle, confidence))
 
     def update(self, detections: DetectionsLike, frame_seq: int, ts: float,
                frame_size: tuple[int, int]) -> list[TrackEvent]:
         """Advance by one frame; returns the events it caused, ``index_in_frame`` 0, 1, ..."""
-        width, height = _check_size(frame_size)
-        frame = _Frame(frame_seq, ts, width, height)
+        width, height = check_frame_size(frame_size)
+        frame = FrameCtx(frame_seq, ts, width, height)
         if self._size is not None and self._size != (width, height):
             # The camera changed resolution: old boxes mean nothing in the new frame. Their
             # `end` events still describe the old frame, so they carry its size.
-            self._end_all(_Frame(frame_seq, ts, *self._size, events=frame.events), "flush")
+            self._end_all(FrameCtx(frame_seq, ts, *self._size, events=frame.events), "flush")
         self._size = (width, height)
         self.stats.frames += 1
 
-        boxes, scores, classes, kept = self._filter(detections, width, height)
-        high = scores >= self._thresholds[classes]
+        dets, absorbed = self._merge(self._filter(detections, width, height))
         self._drain_refinements(frame)
-        self._step(frame, boxes, scores, classes, high, kept)
+        self._step(frame, dets)
+        if absorbed:
+            self._vote(absorbed)
         for i, ev in enumerate(frame.events):
             ev.index_in_frame = i
         return frame.events
@@ -185,7 +139,7 @@ class EventTracker:
     def flush(self, frame_seq: int, ts: float) -> list[TrackEvent]:
         """End every track now (source finished, shutdown); announced ones emit ``end``."""
         w, h = self._size if self._size is not None else (0, 0)
-        frame = _Frame(frame_seq, ts, w, h)
+        frame = FrameCtx(frame_seq, ts, w, h)
         self._drain_refinements(frame)
         self._end_all(frame, "flush")
         for i, ev in enumerate(frame.events):
@@ -193,8 +147,7 @@ class EventTracker:
         return frame.events
 
     # -- steps ----------------------------------------------------------------------------------
-    def _filter(self, det: DetectionsLike, width: int, height: int
-                ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    def _filter(self, det: DetectionsLike, width: int, height: int) -> FrameDets:
         boxes = np.asarray(det.xyxy, dtype=np.float64)
         scores = np.asarray(det.score, dtype=np.float64)
         classes = np.asarray(det.class_id).astype(np.intp, copy=False)
@@ -225,28 +178,34 @@ class EventTracker:
             self.stats.ignored_zone += int((ok & ~inside).sum())
             ok &= inside
         kept = np.flatnonzero(ok)
-        return boxes[kept], scores[kept], classes[kept], kept
+        classes = classes[kept]
+        scores = scores[kept]
+        return FrameDets(boxes[kept], scores, classes, scores >= self._thresholds[classes], kept)
 
-    def _step(self, frame: _Frame, boxes: FloatArray, scores: FloatArray,
-              classes: npt.NDArray[np.intp], high: npt.NDArray[np.bool_],
-              kept: npt.NDArray[np.intp]) -> None:
+    def _step(self, frame: FrameCtx, d: FrameDets) -> None:
         tracks = self._tracks
         if not tracks:
-            for di in np.flatnonzero(high).tolist():
-                self._start(frame, boxes[di], float(scores[di]), int(classes[di]), int(kept[di]))
+            for di in np.flatnonzero(d.high).tolist():
+                self._start(frame, d, di)
             return
-        t_boxes = np.array([t.box for t in tracks])
-        t_vel = np.array([t.velocity for t in tracks])
-        steps = np.array([max(1, frame.seq - t.last_seq) for t in tracks], dtype=np.float64)
+        st = TrackArrays(
+            boxes=np.array([t.box for t in tracks]),
+            velocity=np.array([t.velocity for t in tracks]),
+            steps=np.array([max(1, frame.seq - t.last_seq) for t in tracks], dtype=np.float64),
+            known=np.array([t.velocity_known for t in tracks]),
+        )
         t_classes = np.array([t.class_id for t in tracks], dtype=np.intp)
-        known = np.array([t.velocity_known for t in tracks])
-        predicted = predict_boxes(t_boxes, t_vel, steps)
-        cost = cost_matrix(clip_boxes(predicted, frame.width, frame.height), t_classes, boxes,
-                           classes, self._gates, known)
-        m = associate(cost, high)
+        predicted = predict_boxes(st.boxes, st.velocity, st.steps)
+        cost = cost_matrix(clip_boxes(predicted, frame.width, frame.height), t_classes, d.boxes,
+                           d.classes, self._gates, st.known)
+        # Confirmed tracks first (ByteTrack matches unconfirmed ones last): a young track next
+        # to an announced one, born of a stray box, must not take the defect's detections.
+        young = np.array([not t.announced for t in tracks])
+        if young.any():
+            cost[young] += UNCONFIRMED_PENALTY
+        m = associate(cost, d.high)
         if len(m.track_idx):
-            self._apply_matches(frame, m.track_idx, m.det_idx, t_boxes, t_vel, steps, known,
-                                boxes, scores, high, kept)
+            self._apply_matches(frame, tracks, st, m.track_idx, m.det_idx, d)
         if len(m.unmatched_tracks):
             gone = centre_outside(predicted[m.unmatched_tracks], frame.width, frame.height)
             ended: set[int] = set()
@@ -259,34 +218,62 @@ class EventTracker:
             if ended:
                 self._tracks = [t for i, t in enumerate(tracks) if i not in ended]
         for di in m.unmatched_dets.tolist():
-            self._start(frame, boxes[di], float(scores[di]), int(classes[di]), int(kept[di]))
+            self._start(frame, d, di)
 
-    def _apply_matches(self, frame: _Frame, ti: npt.NDArray[np.intp], di: npt.NDArray[np.intp],
-                       t_boxes: FloatArray, t_vel: FloatArray, steps: FloatArray,
-                       t_known: npt.NDArray[np.bool_], boxes: FloatArray, scores: FloatArray,
-                       high: npt.NDArray[np.bool_], kept: npt.NDArray[np.intp]) -> None:
+    def _merge(self, d: FrameDets) -> tuple[FrameDets, list[tuple[int, int, int, float]]]:
+        """Fold other-class duplicates into the best box (see ``merge_across_classes``).
+        Returns the detections left and, per absorbed one, (its input index, the input index
+        of its owner, its class, its score if confident else 0) for the votes."""
+        if self.settings.merge_iou <= 0.0 or len(d.scores) < 2:
+            return d, []
+        owner = merge_across_classes(d.boxes, d.scores, d.classes, self.settings.merge_iou,
+                                     self._gates.min_size_px)
+        gone = owner >= 0
+        if not gone.any():
+            return d, []
+        absorbed = [(int(d.kept[j]), int(d.kept[owner[j]]), int(d.classes[j]),
+                     float(d.scores[j]) if d.high[j] else 0.0) for j in np.flatnonzero(gone)]
+        self.stats.merged += len(absorbed)
+        stay = ~gone
+        return FrameDets(d.boxes[stay], d.scores[stay], d.classes[stay], d.high[stay],
+                     d.kept[stay]), absorbed
+
+    def _vote(self, absorbed: list[tuple[int, int, int, float]]) -> None:
+        """Absorbed detections label and vote for the track their owner went to."""
+        by_id = {t.track_id: t for t in self._tracks}
+        for j, owner, class_id, score in absorbed:
+            track_id = int(self.last_track_ids[owner])
+            t = by_id.get(track_id)
+            if t is None:
+                continue
+            self.last_track_ids[j] = track_id
+            if score > 0.0 and not t.announced:
+                t.votes[class_id] += score
+                t.class_id = argmax(t.votes)
+
+    def _apply_matches(self, frame: FrameCtx, tracks: list[Track], st: TrackArrays,
+                       ti: npt.NDArray[np.intp], di: npt.NDArray[np.intp], d: FrameDets) -> None:
         s = self.settings
-        tracks = self._tracks
-        new_boxes = boxes[di]
-        old_vel = t_vel[ti]
-        measured = measured_velocities(t_boxes[ti], new_boxes, steps[ti])
+        new_boxes = d.boxes[di]
+        old_vel = st.velocity[ti]
+        measured = measured_velocities(st.boxes[ti], new_boxes, st.steps[ti])
         # A box cut by the frame edge moves its centre at a fraction of the belt speed: no
         # velocity measurement from it.
-        interior = ~(_touches_border(t_boxes[ti], frame.width, frame.height)
-                     | _touches_border(new_boxes, frame.width, frame.height))
-        known = t_known[ti]
-        new_vel = np.where(known[:, None], ema(old_vel, measured, s.velocity_smoothing), measured)
+        interior = ~(touches_border(st.boxes[ti], frame.width, frame.height)
+                     | touches_border(new_boxes, frame.width, frame.height))
+        new_vel = np.where(st.known[ti][:, None], ema(old_vel, measured, s.velocity_smoothing),
+                           measured)
         new_vel = np.where(interior[:, None], new_vel, old_vel)
         if s.belt_prior and interior.any():
             mean = measured[interior].mean(axis=0)
             self._belt = mean if self._belt is None else ema(self._belt, mean,
                                                               s.velocity_smoothing)
         min_frames, gain = s.min_frames, s.update_min_gain
-        for k, (t_i, d_i, score, is_high, inner) in enumerate(zip(
-                ti.tolist(), di.tolist(), scores[di].tolist(), high[di].tolist(),
-                interior.tolist(), strict=True)):
+        for k, (t_i, d_i, score, c, is_high, inner) in enumerate(zip(
+                ti.tolist(), di.tolist(), d.scores[di].tolist(), d.classes[di].tolist(),
+                d.high[di].tolist(), interior.tolist(), strict=True)):
             t = tracks[t_i]
-            self.last_track_ids[kept[d_i]] = t.track_id
+            self.last_track_ids[d.kept[d_i]] = t.track_id
             t.velocity = new_vel[k]
             t.velocity_known = t.velocity_known or inner
             t.box = new_boxes[k]
@@ -294,6 +281,9 @@ class EventTracker:
             if not is_high:
                 continue
             t.hits += 1
+            t.votes[c] += score
+            if c != t.class_id and not t.announced:
+                t.class_id = argmax(t.votes)
             if score > t.best_score:
                 t.best_score = score
             if not t.announced:
@@ -303,45 +293,47 @@ class EventTracker:
                 t.reported = t.best_score
                 self._emit(frame, t, "update", "score")
 
-    def _start(self, frame: _Frame, box: FloatArray, score: float, class_id: int,
-               input_index: int) -> None:
+    def _start(self, frame: FrameCtx, d: FrameDets, di: int) -> None:
         if len(self._tracks) >= self.settings.max_tracks:
             self.stats.seeds_dropped += 1
             return
         belt = self._belt if self.settings.belt_prior and self._belt is not None else None
-        t = _Track(
-            track_id=self._next_id, class_id=class_id, box=box,
+        class_id, score = int(d.classes[di]), float(d.scores[di])
+        t = Track(
+            track_id=self._next_id, class_id=class_id, box=d.boxes[di],
             velocity=belt.copy() if belt is not None else np.zeros(2),
             velocity_known=belt is not None, last_seq=frame.seq, last_ts=frame.ts,
-            first_seq=frame.seq, first_ts=frame.ts, best_score=score)
+            first_seq=frame.seq, first_ts=frame.ts, best_score=score,
+            votes=[0.0] * len(self.class_names))
+        t.votes[class_id] = score
         self._next_id += 1
         self.stats.tracks_started += 1
         self._tracks.append(t)
-        self.last_track_ids[input_index] = t.track_id
+        self.last_track_ids[d.kept[di]] = t.track_id
         if self.settings.min_frames <= 1:
             self._announce(frame, t)
 
-    def _announce(self, frame: _Frame, t: _Track) -> None:
+    def _announce(self, frame: FrameCtx, t: Track) -> None:
         t.announced = True
         t.reported = t.best_score
         self._emit(frame, t, "new", "confirmed")
 
-    def _end(self, frame: _Frame, t: _Track, reason: EventReason) -> None:
+    def _end(self, frame: FrameCtx, t: Track, reason: EventReason) -> None:
         if t.announced:
             self._emit(frame, t, "end", reason)
         else:
             self.stats.tracks_silent_end += 1
 
-    def _end_all(self, frame: _Frame, reason: EventReason) -> None:
+    def _end_all(self, frame: FrameCtx, reason: EventReason) -> None:
         for t in self._tracks:
             self._end(frame, t, reason)
         self._tracks = []
 
-    def _drain_refinements(self, frame: _Frame) -> None:
+    def _drain_refinements(self, frame: FrameCtx) -> None:
         if not self._pending:
             return
         by_id = {t.track_id: t for t in self._tracks}
-        refined: dict[int, _Track] = {}  # several results for one track: one event, the last
+        refined: dict[int, Track] = {}  # several results for one track: one event, the last
         while self._pending:
             r = self._pending.popleft()
             t = by_id.get(r.track_id)
@@ -357,7 +349,7 @@ class EventTracker:
                 t.reported = t.best_score
                 self._emit(frame, t, "update", "refinement")
 
-    def _emit(self, frame: _Frame, t: _Track, kind: EventKind, reason: EventReason) -> None:
+    def _emit(self, frame: FrameCtx, t: Track, kind: EventKind, reason: EventReason) -> None:
         x1, y1, x2, y2 = (float(v) for v in t.box)
         zone = None
         if self._zones.include and frame.width and frame.height:
@@ -376,20 +368,3 @@ class EventTracker:
             self.stats.events_update += 1
         else:
             self.stats.events_end += 1
-
-
-def _touches_border(boxes: FloatArray, width: int, height: int) -> npt.NDArray[np.bool_]:
-    result: npt.NDArray[np.bool_] = ((boxes[:, 0] <= 0.5) | (boxes[:, 1] <= 0.5)
-                                     | (boxes[:, 2] >= width - 0.5)
-                                     | (boxes[:, 3] >= height - 0.5))
-    return result
-
-
-def _check_size(frame_size: tuple[int, int]) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in frame_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"frame_size must be (width, height), got {frame_size!r}") from None
-    if width <= 0 or height <= 0:
-        raise ValueError(f"frame_size must be positive (width, height), got {frame_size!r}")
-    return width, height

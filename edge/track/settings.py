@@ -55,6 +55,17 @@ class TrackingSettings(BaseModel):
     velocity_smoothing: float = Field(
         0.3, gt=0.0, le=1.0, description="weight of the newest velocity measurement (EMA)"
     )
+    match_across_classes: bool = Field(
+        True,
+        description="a detection of another class may continue a track (detectors flip between "
+        "similar classes); same-class matches are preferred and the track's class is the "
+        "score-weighted vote of its detections until `new`. False: same class only",
+    )
+    merge_iou: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="detections of different classes overlapping this much are one defect: "
+        "the best-scoring one is tracked, the others vote for its class (0 = off)",
+    )
     max_tracks: int = Field(
         256, ge=1, le=400,
         description="live tracks per camera; seeds beyond it are dropped and counted. At most "

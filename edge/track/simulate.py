@@ -32,6 +32,9 @@ class DetectorNoise:
     fp_len: tuple[int, int] = (1, 2)
     fp_score: tuple[float, float] = (0.3, 0.65)
     fp_size: tuple[float, float] = (10.0, 60.0)  # px
+    # Class confusion, as a real detector does between look-alike classes (scratch / crack):
+    p_flip: float = 0.1  # chance per frame that a defect is reported under another class
+    p_double: float = 0.05  # chance per frame of a second box of another class on the defect
 
 
 @dataclass
@@ -75,7 +78,12 @@ class NoisyDetector:
             size = np.array([b[2] - b[0], b[3] - b[1]] * 2)
             boxes.append(b + rng.normal(0.0, 1.0, 4) * (nz.jitter * size + nz.jitter_px))
             scores.append(float(np.clip(base + rng.normal(0.0, nz.score_sigma), 0.01, 0.99)))
-            classes.append(t.class_id)
+            flip = self.n_classes > 1 and rng.random() < nz.p_flip
+            classes.append(self._other(t.class_id) if flip else t.class_id)
+            if self.n_classes > 1 and rng.random() < nz.p_double:
+                boxes.append(b + rng.normal(0.0, 1.0, 4) * (nz.jitter * size + nz.jitter_px))
+                scores.append(scores[-1] * float(rng.uniform(0.6, 1.0)))
+                classes.append(self._other(classes[-1]))
         for _ in range(int(rng.poisson(nz.fp_per_frame))):
             w, h = rng.uniform(*nz.fp_size, 2)
             x, y = rng.uniform(0, self.width - w), rng.uniform(0, self.height - h)
@@ -94,8 +102,16 @@ class NoisyDetector:
         np.clip(arr[:, 1::2], 0, self.height, out=arr[:, 1::2])
         arr[:, 0::2].sort(axis=1)  # jitter may cross the edges of a thin box
         arr[:, 1::2].sort(axis=1)
+        order = np.argsort(-np.array(scores), kind="stable")  # best first, as the detector
+        arr = arr[order]
+        scores = [scores[i] for i in order]
+        classes = [classes[i] for i in order]
         return Detections(arr, np.array(scores, dtype=np.float32),
                           np.array(classes, dtype=np.int32))
+
+
+    def _other(self, class_id: int) -> int:
+        return (class_id + int(self.rng.integers(1, self.n_classes))) % self.n_classes
 
 
 @dataclass

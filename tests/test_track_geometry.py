@@ -19,6 +19,7 @@ from edge.track.iou import (
     centre_distance_ratio,
     iou_matrix,
     pad_to_min_size,
+    padded_iou,
     pair_geometry,
     size_ratio_matrix,
 )
@@ -325,3 +326,11 @@ def test_cross_class_pairs_cost_more_than_same_class() -> None:
     assert cost[0, 1] == pytest.approx(cost[0, 0] + CROSS_CLASS_PENALTY)
     strict = cost_matrix(tracks, np.array([0]), dets, np.array([0, 1]), GATES)
     assert strict[0, 1] == INVALID
+
+
+def test_padded_iou_is_iou_of_padded_boxes() -> None:
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 100, (6, 2))
+    a = np.concatenate([xy, xy + rng.uniform(0, 20, (6, 2))], axis=1)
+    assert padded_iou(a, a[::-1], 8.0) == pytest.approx(
+        iou_matrix(pad_to_min_size(a, 8.0), pad_to_min_size(a[::-1], 8.0)))

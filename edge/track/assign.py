@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from edge.track.iou import FloatArray, iou_matrix, pad_to_min_size, pair_geometry
+from edge.track.iou import FloatArray, padded_iou, pair_geometry
 
 INVALID = 1.0e6
 CROSS_CLASS_PENALTY = 0.5
@@ -153,8 +153,7 @@ def merge_across_classes(boxes: FloatArray, scores: FloatArray,
     owner = np.full(n, -1, dtype=np.intp)
     if n < 2:
         return owner
-    padded = pad_to_min_size(boxes, min_size)
-    iou = iou_matrix(padded, padded)
+    iou = padded_iou(boxes, boxes, min_size)
     clash = (iou >= min_iou) & (classes[:, None] != classes[None, :])
     if not clash.any():
         return owner

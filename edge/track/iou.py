@@ -24,7 +24,9 @@ def _as_boxes(boxes: npt.ArrayLike, name: str) -> FloatArray:
 
 def box_area(boxes: npt.ArrayLike) -> FloatArray:
     b = _as_boxes(boxes, "boxes")
-    return np.clip(b[:, 2] - b[:, 0], 0.0, None) * np.clip(b[:, 3] - b[:, 1], 0.0, None)
+    # np.maximum, not np.clip: same result, a fraction of the call overhead on small arrays.
+    result: FloatArray = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)
+    return result
 
 
 def iou_matrix(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
@@ -35,7 +37,7 @@ def iou_matrix(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
     iy1 = np.maximum(aa[:, None, 1], bb[None, :, 1])
     ix2 = np.minimum(aa[:, None, 2], bb[None, :, 2])
     iy2 = np.minimum(aa[:, None, 3], bb[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0.0, None) * np.clip(iy2 - iy1, 0.0, None)
+    inter = np.maximum(ix2 - ix1, 0.0) * np.maximum(iy2 - iy1, 0.0)
     union = box_area(aa)[:, None] + box_area(bb)[None, :] - inter
     out = np.zeros_like(inter)
     np.divide(inter, union, out=out, where=union > 0.0)
@@ -105,36 +107,46 @@ def pad_to_min_size(boxes: npt.ArrayLike, min_size: float) -> FloatArray:
     return out
 
 
-def pair_geometry(a: FloatArray, b: FloatArray, min_size: float
-                  ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """IoU of the boxes padded to ``min_size`` (:func:`pad_to_min_size`),
-    ``centre_distance_ratio`` and ``size_ratio_matrix`` of (N, 4) x (M, 4), in one pass sharing
-    the intermediate sides — the tracker's per-frame hot path."""
-    wa = a[:, 2] - a[:, 0]
-    ha = a[:, 3] - a[:, 1]
-    wb = b[:, 2] - b[:, 0]
-    hb = b[:, 3] - b[:, 1]
-    fwa = np.maximum(wa, min_size)
-    fha = np.maximum(ha, min_size)
-    fwb = np.maximum(wb, min_size)
-    fhb = np.maximum(hb, min_size)
-    cxa = (a[:, 0] + a[:, 2]) * 0.5
-    cya = (a[:, 1] + a[:, 3]) * 0.5
-    cxb = (b[:, 0] + b[:, 2]) * 0.5
-    cyb = (b[:, 1] + b[:, 3]) * 0.5
-    iw = (np.minimum((cxa + fwa * 0.5)[:, None], (cxb + fwb * 0.5)[None, :])
-          - np.maximum((cxa - fwa * 0.5)[:, None], (cxb - fwb * 0.5)[None, :]))
-    ih = (np.minimum((cya + fha * 0.5)[:, None], (cyb + fhb * 0.5)[None, :])
-          - np.maximum((cya - fha * 0.5)[:, None], (cyb - fhb * 0.5)[None, :]))
+def _padded(boxes: FloatArray, min_size: float
+            ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Centres and sides floored at ``min_size``: (cx, cy, w, h)."""
+    return ((boxes[:, 0] + boxes[:, 2]) * 0.5, (boxes[:, 1] + boxes[:, 3]) * 0.5,
+            np.maximum(boxes[:, 2] - boxes[:, 0], min_size),
+            np.maximum(boxes[:, 3] - boxes[:, 1], min_size))
+
+
+def _iou_of(pa: tuple[FloatArray, ...], pb: tuple[FloatArray, ...]) -> FloatArray:
+    cxa, cya, wa, ha = pa
+    cxb, cyb, wb, hb = pb
+    iw = (np.minimum((cxa + wa * 0.5)[:, None], (cxb + wb * 0.5)[None, :])
+          - np.maximum((cxa - wa * 0.5)[:, None], (cxb - wb * 0.5)[None, :]))
+    ih = (np.minimum((cya + ha * 0.5)[:, None], (cyb + hb * 0.5)[None, :])
+          - np.maximum((cya - ha * 0.5)[:, None], (cyb - hb * 0.5)[None, :]))
     inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
-    union = (fwa * fha)[:, None] + (fwb * fhb)[None, :] - inter
+    union = (wa * ha)[:, None] + (wb * hb)[None, :] - inter
     iou = np.zeros_like(inter)
     np.divide(inter, union, out=iou, where=union > 0.0)
+    return iou
 
-    fwa = fwa[:, None]
-    fha = fha[:, None]
-    fwb = fwb[None, :]
-    fhb = fhb[None, :]
+
+def padded_iou(a: FloatArray, b: FloatArray, min_size: float) -> FloatArray:
+    """``iou_matrix`` of the boxes padded to ``min_size`` (:func:`pad_to_min_size`)."""
+    return _iou_of(_padded(a, min_size), _padded(b, min_size))
+
+
+def pair_geometry(a: FloatArray, b: FloatArray, min_size: float
+                  ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`padded_iou`, ``centre_distance_ratio`` and ``size_ratio_matrix`` of (N, 4) x
+    (M, 4), in one pass sharing the intermediate sides — the tracker's per-frame hot path."""
+    pa = _padded(a, min_size)
+    pb = _padded(b, min_size)
+    iou = _iou_of(pa, pb)
+    cxa, cya, wa, ha = pa
+    cxb, cyb, wb, hb = pb
+    fwa = wa[:, None]
+    fha = ha[:, None]
+    fwb = wb[None, :]
+    fhb = hb[None, :]
     dx = 2.0 * (cxa[:, None] - cxb[None, :]) / (fwa + fwb)
     dy = 2.0 * (cya[:, None] - cyb[None, :]) / (fha + fhb)
     centre = np.hypot(dx, dy)

@@ -24,9 +24,9 @@ def predict_boxes(boxes: FloatArray, velocities: FloatArray, steps: FloatArray) 
 
 def clip_boxes(boxes: FloatArray, width: float, height: float) -> FloatArray:
     """Clip to the frame, as the detector's boxes are: a part leaving the view shows a cut box."""
-    out = np.empty_like(boxes)
-    np.clip(boxes[:, 0::2], 0.0, width, out=out[:, 0::2])
-    np.clip(boxes[:, 1::2], 0.0, height, out=out[:, 1::2])
+    out = np.maximum(boxes, 0.0)
+    np.minimum(out[:, 0::2], width, out=out[:, 0::2])
+    np.minimum(out[:, 1::2], height, out=out[:, 1::2])
     return out
 
 

@@ -63,10 +63,12 @@ def build_services(settings: EdgeSettings, detector: Detector, metrics: EdgeMetr
     hooks: dict[str, FrameHook] = {}
     try:
         if mqtt:
-            from edge.publish.factory import open_publisher, station_of
+            from edge.publish.factory import open_publisher
+            from edge.publish.items import Station
 
-            pub = open_publisher(station_of(settings.site, settings.line, settings.station, cams),
-                                 settings.mqtt, settings.outbox, settings.alarms, settings.stats)
+            station = Station(settings.site, settings.line, settings.station, tuple(cams))
+            pub = open_publisher(station, settings.mqtt, settings.outbox, settings.alarms,
+                                 settings.stats)
             svc.publisher = pub
             svc.closers.append(pub.close)
             sinks.append(CallbackSink("mqtt", pub.publish_event))

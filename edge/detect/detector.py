@@ -81,7 +81,6 @@ class Detector:
         self._scratch: DecodeScratch | None = None
         self._out_names = [self.io.output_name]
         self._in_name = self.io.input_name
-        self._geoms: list[Geometry | None] = [None] * self.batch_capacity
         self.timings = Timings()
 
     @property

@@ -272,3 +272,26 @@ def test_embedded_broker_binds_loopback_and_carries_events(tmp_path: Path) -> No
             c.loop_stop()
     finally:
         pub.close()
+
+
+def test_open_from_edge_settings_uses_the_configured_broker(
+    mosquitto: MosquittoServer, mosquitto_sub: Sub, tmp_path: Path
+) -> None:
+    from edge.publish.factory import open_from_settings
+    from edge.settings import EdgeSettings
+
+    settings = EdgeSettings.model_validate({
+        "site": SITE, "line": "line3", "station": STATION,
+        "cameras": [{"id": "cam1", "source": {"kind": "synthetic"}},
+                    {"id": "cam2", "source": {"kind": "synthetic"}}],
+        "mqtt": {"url": mosquitto.url, "reconnect_max_s": 0.5},
+        "outbox": {"path": str(tmp_path / "o.sqlite3")},
+    })
+    sub = mosquitto_sub(mosquitto, topic("events", "cam2"))
+    pub = open_from_settings(settings)
+    try:
+        assert pub.station.cameras == ("cam1", "cam2")
+        pub.publish_event(make_event(5, camera="cam2"))
+        assert json.loads(sub.wait_count(1, timeout=30)[0].payload)["frame_seq"] == 5
+    finally:
+        pub.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edge.publish.client import ClientOptions, MqttClient, default_client_id
 from edge.publish.embedded_broker import EmbeddedBroker
@@ -20,6 +21,9 @@ from edge.publish.settings import (
     StatsSettings,
 )
 from lineinspect.contract import TopicKind
+
+if TYPE_CHECKING:
+    from edge.settings import EdgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -80,5 +84,9 @@ def open_publisher(
         raise
 
 
-def station_of(site: str, line: str, station: str, cameras: list[str]) -> Station:
-    return Station(site, line, station, tuple(cameras))
+def open_from_settings(settings: EdgeSettings) -> Publisher:
+    """The agent's publisher, started: the configured broker, or the embedded one."""
+    station = Station(settings.site, settings.line, settings.station,
+                      tuple(cam.id for cam in settings.cameras))
+    return open_publisher(station, settings.mqtt, settings.outbox, settings.alarms,
+                          settings.stats)

@@ -60,7 +60,7 @@ class Handoff(Generic[D, C]):
     def take(self, timeout: float | None) -> Taken[D, C]:
         """Everything queued, waiting up to ``timeout`` s for something (``None``: forever)."""
         with self._cond:
-            if not self._data and not self._control and not self._closed:
+            if not self._data and not self._control:
                 self._cond.wait(timeout)
             out: Taken[D, C] = Taken(list(self._data), list(self._control), self._closed)
             self._data.clear()

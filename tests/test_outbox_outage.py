@@ -329,3 +329,27 @@ def test_backlog_drains_in_order_at_the_set_rate_while_live_events_flow(
         assert elapsed >= (len(backlog) - rate / 10) / rate * 0.8
     finally:
         pub.close()
+
+
+def test_a_hung_broker_holds_nothing_back_after_it_resumes(
+    mosquitto: MosquittoServer, mosquitto_sub: Sub, tmp_path: Path
+) -> None:
+    """SIGSTOP: the socket stays open but nothing answers. The in-flight window fills, the rest
+    waits in the outbox, the pipeline is never blocked; after SIGCONT everything arrives."""
+    sub = persistent_sub(mosquitto, mosquitto_sub, "mes-recorder")
+    pub = start_publisher(publish_settings(mosquitto, tmp_path / "o.sqlite3"))
+    try:
+        assert pub.client.wait_connected(20)
+        mosquitto.pause()
+        events = [make_event(i, severity="low") for i in range(500)]
+        t0 = time.perf_counter()
+        assert all(pub.publish_event(ev) for ev in events)
+        assert time.perf_counter() - t0 < 5.0  # hand-over only; nothing waits for the broker
+        assert pub.flush(30)
+        time.sleep(3.0)
+        assert pub.counters()["backlog"] == len(events)  # none acknowledged while hung
+        mosquitto.resume()
+        assert not wait_ids(sub, {ev.event_id for ev in events}, timeout=60)
+    finally:
+        mosquitto.resume()
+        pub.close()

@@ -41,6 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import av  # noqa: E402
 import numpy as np  # noqa: E402
 from fastapi import HTTPException, Request, Response  # noqa: E402  (route annotations)
 
@@ -91,6 +92,7 @@ async def _receive(url: str, seconds: float) -> list[tuple[int, int]]:
         while time.monotonic() < end:
             frame = await asyncio.wait_for(track.recv(), 20)
             now = time.monotonic_ns()
+            assert isinstance(frame, av.VideoFrame)
             counter = read_stamp(frame.to_ndarray(format="gray"))
             if counter is not None:
                 got.append((counter, now))

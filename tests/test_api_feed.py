@@ -105,3 +105,34 @@ def test_push_never_waits_for_clients() -> None:
 
     per_push = asyncio.run(body())
     assert per_push < 0.002, f"push_event took {per_push * 1e6:.0f} us"
+
+
+def test_no_wake_up_is_lost_when_writers_race_the_reader() -> None:
+    """Bursts from another thread while the client reads: every event arrives (a lost wake-up
+    would leave the client asleep with events waiting)."""
+    total = 3000
+
+    async def body() -> int:
+        feed = EventFeed(capacity=total)
+        sub = feed.subscribe(asyncio.get_running_loop())
+        assert sub is not None
+        event = _event(0)
+
+        def writer() -> None:
+            for i in range(total):
+                feed.push_event(event)
+                if i % 7 == 0:
+                    time.sleep(0)  # let the reader run mid-burst
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        got = 0
+        while got < total:
+            if not await sub.wait(5):
+                break  # asleep with nothing coming: a lost wake-up if events are waiting
+            got += len(sub.read().events)
+        thread.join()
+        return got
+
+    for _ in range(5):
+        assert asyncio.run(body()) == total

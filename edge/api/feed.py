@@ -108,11 +108,13 @@ class EventFeed:
         # Caller holds the lock. One queued wake-up per client at most, however many writes.
         for sub in self._subs:
             if not sub._scheduled:
+                # Flag first: the loop may run _wake (which clears it) before
+                # call_soon_threadsafe returns; flagging after would leave it set for good.
+                sub._scheduled = True
                 try:
                     sub.loop.call_soon_threadsafe(sub._wake)
                 except RuntimeError:  # that client's loop is closed; it will unsubscribe
-                    continue
-                sub._scheduled = True
+                    sub._scheduled = False
 
     # -- readers ------------------------------------------------------------------------------
     @property

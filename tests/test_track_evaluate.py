@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from edge.track.evaluate import lifecycle_errors, match_event, score_events
+from edge.track.evaluate import (
+    detectable_defects,
+    lifecycle_errors,
+    match_event,
+    score_events,
+)
 
 
 @dataclass(frozen=True)
@@ -115,3 +120,15 @@ def test_class_agnostic_scoring_counts_a_misnamed_defect() -> None:
     assert (aware.recall, aware.false_new) == (0.0, 1)
     assert (agnostic.recall, agnostic.false_new) == (1.0, 0)
     assert match_event(A.box, None, [A, B, C], min_iou=0.3) == 1
+
+
+def test_detectable_defects_needs_min_frames_of_matching_boxes() -> None:
+    truth = _truth(6, A, B, C)
+    dets = {i: [(A.box, 0.9)] for i in range(3)}  # A in 3 frames
+    dets[0] = [*dets[0], ((302, 100, 330, 131), 0.8)]  # B once
+    dets[4] = [((100, 300, 130, 330), 0.5), ((500, 400, 520, 420), 0.9)]  # C once, a stray box
+    dets[5] = [((101, 301, 131, 331), 0.5)]
+    assert detectable_defects(truth, dets, min_frames=3) == {1}
+    assert detectable_defects(truth, dets, min_frames=2) == {1, 3}
+    s = score_events(truth, [Ev(1, "new", 0, A.box, 2, 2)], min_visible_frames=3, only={1})
+    assert (s.required, s.recall) == (1, 1.0)

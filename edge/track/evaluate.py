@@ -20,7 +20,7 @@ What a subscriber relies on is "one ``new`` per physical defect", so that is wha
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -106,13 +106,16 @@ def match_event(box: Sequence[float], class_id: int | None, truths: Sequence[Tru
 
 def score_events(truth_by_frame: Mapping[int, Sequence[TruthLike]], events: Iterable[EventLike],
                  min_visible_frames: int = 5, min_iou: float = 0.3,
-                 class_aware: bool = True) -> EventScore:
+                 class_aware: bool = True, only: Collection[int] | None = None) -> EventScore:
     """``class_aware=False`` scores the tracker alone: a `new` whose box matches a defect
-    counts for it whatever class the detector gave it (classification is the detector's mAP)."""
+    counts for it whatever class the detector gave it (classification is the detector's mAP).
+    ``only`` restricts the required defects (e.g. to :func:`detectable_defects`)."""
     visible: Counter[int] = Counter()
     for truths in truth_by_frame.values():
         visible.update({t.defect_id for t in truths})
     required = {d for d, n in visible.items() if n >= min_visible_frames}
+    if only is not None:
+        required &= set(only)
     news_per_defect: Counter[int] = Counter()
     false_new = 0
     n_new = 0
@@ -132,6 +135,24 @@ def score_events(truth_by_frame: Mapping[int, Sequence[TruthLike]], events: Iter
         required=len(required), found=len(found),
         duplicates=sum(news_per_defect[d] - 1 for d in dups), false_new=false_new,
         new_events=n_new, missed_ids=sorted(required - set(found)), duplicate_ids=sorted(dups))
+
+
+def detectable_defects(truth_by_frame: Mapping[int, Sequence[TruthLike]],
+                       detections: Mapping[int, Iterable[tuple[Sequence[float], float]]],
+                       min_frames: int, min_iou: float = 0.3) -> set[int]:
+    """Defects the detector found (a box of any class matching them) in at least ``min_frames``
+    frames: the most any tracker confirming after ``min_frames`` sightings can report.
+
+    ``detections`` maps a frame to its (box, score) pairs already cut at the tracker's
+    threshold. Recall over this set is the tracker's own; recall over all defects is the
+    pipeline's, bounded by this set's share.
+    """
+    seen: Counter[int] = Counter()
+    for seq, truths in truth_by_frame.items():
+        hit = {match_event(box, None, truths, min_iou) for box, _ in detections.get(seq, ())}
+        hit.discard(None)
+        seen.update(d for d in hit if d is not None)
+    return {d for d, n in seen.items() if n >= min_frames}
 
 
 def lifecycle_errors(events: Iterable[EventLike], closed: bool = False) -> list[str]:

@@ -79,7 +79,11 @@ class WhepClient:
         location = reply.headers.get("location")
         self.session_url = urljoin(self.url, location) if location else None
         self.codec = reply.headers.get("x-codec")
-        await pc.setRemoteDescription(RTCSessionDescription(reply.body, "answer"))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(reply.body, "answer"))
+        except BaseException:
+            await self.close()  # also ends the session the server opened
+            raise
         return transceiver.receiver.track
 
     async def close(self) -> int | None:

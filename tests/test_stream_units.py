@@ -214,3 +214,38 @@ def test_codec_preferences_follow_the_setting_order() -> None:
 def test_negotiated_codec_reads_the_first_payload_type() -> None:
     offer = _browser_like_offer()
     assert negotiated_codec(offer) == "vp8"  # aiortc lists VP8 first by default
+
+
+def _candidate_hosts(addresses: list[str] | None) -> set[str]:
+    from ipaddress import ip_address
+
+    from edge.stream.ice import gather_on
+
+    async def make() -> set[str]:
+        pc = RTCPeerConnection(rtc_configuration([]))
+        pc.addTransceiver("video", direction="recvonly")
+        await gather_on(pc, None if addresses is None else [ip_address(a) for a in addresses])
+        await pc.setLocalDescription(await pc.createOffer())
+        hosts = {line.split()[4] for line in pc.localDescription.sdp.splitlines()
+                 if line.startswith("a=candidate:")}
+        await pc.close()
+        return hosts
+
+    return asyncio.run(make())
+
+
+def test_host_candidates_can_be_pinned_to_given_addresses_loopback_included() -> None:
+    assert _candidate_hosts(["127.0.0.1"]) == {"127.0.0.1"}
+    assert "127.0.0.1" not in _candidate_hosts(None)  # aiortc's own choice leaves it out
+
+
+def test_no_public_stun_server_unless_configured() -> None:
+    from edge.stream.settings import IceServer
+
+    assert rtc_configuration([]).iceServers == []
+    config = rtc_configuration([IceServer(urls=["turn:turn.example:3478"], username="u",
+                                          credential="p")])
+    assert config.iceServers is not None
+    (server,) = config.iceServers
+    assert (server.urls, server.username, server.credential) == (
+        ["turn:turn.example:3478"], "u", "p")

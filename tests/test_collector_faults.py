@@ -40,8 +40,12 @@ def test_no_loss_no_duplicates_through_broker_collector_and_influx_outages(
 ) -> None:
     config = write_config(
         tmp_path / "cloud.yaml",
+        # One replica with a plain persistent subscription: Mosquitto 2.0.11 (Debian 12) does
+        # not restore *shared* subscriptions from persistence (fixed in 2.0.12), so a shared
+        # one would lose what edges publish between the broker's restart and the collector's
+        # resubscribe. See docs/collector.md.
         cloud_config(mosquitto, influx=influx, database=DB, client_id="collector-0",
-                     batch_size=1000, flush_interval_ms=200),
+                     batch_size=1000, flush_interval_ms=200, share_group=None),
     )  # fmt: skip
     collector = CollectorProcess(config, tmp_path / "collector.log")
     events = event_stream(N_EVENTS, cameras=("cam1", "cam2"), per_frame=3)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cloud.collector.mqtt_link import mosquitto_loses_shared_subscriptions
 from cloud.collector.service import Collector
 from tests._cloud_helpers import (
     REPO,
@@ -29,6 +30,20 @@ from tests._cloud_helpers import (
     write_config,
 )
 from tests.servers import InfluxServer, MosquittoServer
+
+VERSIONS = [
+    ("mosquitto version 2.0.11", True),
+    ("mosquitto version 1.6.15", True),
+    ("mosquitto version 2.0.12", False),
+    ("mosquitto version 2.0.18", False),
+    ("mosquitto version 2.1.0", False),
+    ("EMQX 5.0", False),
+]
+
+
+@pytest.mark.parametrize(("text", "buggy"), VERSIONS)
+def test_brokers_that_forget_shared_subscriptions(text: str, buggy: bool) -> None:
+    assert mosquitto_loses_shared_subscriptions(text) is buggy
 
 
 def _assert_each_once(influx: InfluxServer, db: str, want: set[str]) -> None:
@@ -65,6 +80,9 @@ def test_two_replicas_split_the_stream_and_write_every_event_once(
     finally:
         pub.close()
     assert min(done) > len(events) // 10, f"the stream was not split: {done}"
+    # both noticed that this Mosquitto (2.0.11) forgets shared subscriptions on restart
+    assert a.counters.get("broker_shared_subscription_bug") == 1
+    assert b.counters.get("broker_shared_subscription_bug") == 1
     assert sum(done) == len(events), f"a message went to both replicas: {done}"
     _assert_each_once(influx_session, db, {e.event_id for e in events})
 

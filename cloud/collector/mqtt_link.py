@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -36,6 +37,18 @@ from lineinspect.contract.topics import TOPIC_ROOT
 log = logging.getLogger(__name__)
 
 _SHARED_NOT_SUPPORTED = 158
+
+
+BROKER_VERSION_TOPIC = "$SYS/broker/version"
+
+
+def mosquitto_loses_shared_subscriptions(version_text: str) -> bool:
+    """True for ``mosquitto version 2.0.0`` .. ``2.0.11`` (and 1.6), whose persistence does not
+    restore ``$share`` subscriptions of durable clients (Mosquitto 2.0.12 changelog)."""
+    m = re.fullmatch(r"mosquitto version (\d+)\.(\d+)\.(\d+)\S*", version_text.strip())
+    if m is None:
+        return False
+    return tuple(int(x) for x in m.groups()) < (2, 0, 12)
 
 
 def _no_sink(item: Item) -> None:
@@ -76,6 +89,8 @@ class MqttLink:
         self._downgraded = False
         self._closing = threading.Event()
         self._retiring = False
+        self._version_checked = False
+        self._sub_mid: int | None = None
         self._last_message_at = time.monotonic()
         self._starter: threading.Thread | None = None
         self._shared = settings.share_group is not None
@@ -213,10 +228,12 @@ class MqttLink:
 
     def _subscribe(self, client: mqtt.Client) -> None:
         filt = subscription_filters(self.settings.share_group, self._shared)
+        if self._shared and not self._version_checked:
+            client.subscribe(BROKER_VERSION_TOPIC, qos=0)
         if self.protocol == mqtt.MQTTv5:
-            client.subscribe(filt, options=SubscribeOptions(qos=1))
+            _, self._sub_mid = client.subscribe(filt, options=SubscribeOptions(qos=1))
         else:
-            client.subscribe(filt, qos=1)
+            _, self._sub_mid = client.subscribe(filt, qos=1)
         log.info("subscribing to %s", filt)
 
     def _on_subscribe(
@@ -227,6 +244,8 @@ class MqttLink:
         reasons: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
+        if mid != self._sub_mid:
+            return  # the broker-version lookup; its outcome does not matter
         failed = [r for r in reasons if r.is_failure]
         if not failed:
             self._subscribed.set()
@@ -257,13 +276,16 @@ class MqttLink:
             log.warning("MQTT connection lost (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        if self._paused:
-            return
-        self._last_message_at = time.monotonic()
         try:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = msg._topic.decode("utf-8", "replace")
+        if topic == BROKER_VERSION_TOPIC:
+            self._check_broker_version(client, bytes(msg.payload))
+            return
+        if self._paused:
+            return
+        self._last_message_at = time.monotonic()
         payload = bytes(msg.payload)
         verdict = self._classifier.classify(topic, payload, time.time_ns() // 1_000_000)
         self._counters.add("received")
@@ -278,6 +300,19 @@ class MqttLink:
                 dead_letter=verdict.dead_letter,
             )
         )
+
+    def _check_broker_version(self, client: mqtt.Client, payload: bytes) -> None:
+        self._version_checked = True
+        client.unsubscribe(BROKER_VERSION_TOPIC)
+        text = payload.decode("utf-8", "replace")
+        if mosquitto_loses_shared_subscriptions(text):
+            self._counters.add("broker_shared_subscription_bug")
+            log.warning(
+                "broker is %s: it forgets shared subscriptions of persistent sessions when it "
+                "restarts (fixed in Mosquitto 2.0.12), so messages published after a broker "
+                "restart and before the collector resubscribes are lost. Upgrade the broker, "
+                "or run a single collector with share_group: null", text
+            )
 
     # -- used by the writer thread ---------------------------------------------------------------
     def ack(self, item: Item) -> None:

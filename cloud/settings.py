@@ -45,12 +45,14 @@ class CollectorSettings(BaseModel):
     max_payload_bytes: int = Field(
         MAX_PAYLOAD_BYTES, ge=1024, le=16 * 1024 * 1024, description="larger payloads are rejected"
     )
-    linger_ms: int = Field(
-        20,
+    linger_ms: int | None = Field(
+        None,
         ge=0,
         le=10_000,
-        description="write the pending batch once no message arrived for this long (keeps "
-        "latency low at low rates and on brokers that cap unacknowledged messages, e.g. 3.1.1)",
+        description="write the pending batch once no message arrived for this long. None: 20 ms "
+        "on MQTT 3.1.1 (the broker stops at its in-flight cap until we acknowledge), off on "
+        "MQTT 5 (Receive Maximum covers two batches). Set it for an MQTT 5 broker that caps "
+        "in-flight messages below 2 x batch_size (EMQX: mqtt.max_inflight)",
     )
     retry_min_s: float = Field(0.2, gt=0, le=60, description="first back-off after a failed write")
     retry_max_s: float = Field(5.0, gt=0, le=600, description="longest back-off between retries")

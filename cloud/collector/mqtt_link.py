@@ -51,6 +51,10 @@ def mosquitto_loses_shared_subscriptions(version_text: str) -> bool:
     return tuple(int(x) for x in m.groups()) < (2, 0, 12)
 
 
+def _ignore_protocol(protocol: mqtt.MQTTProtocolVersion) -> None:
+    pass
+
+
 def _no_sink(item: Item) -> None:
     raise RuntimeError("MqttLink.sink must be set before start()")
 
@@ -79,6 +83,7 @@ class MqttLink:
         self.client_id = client_id or settings.mqtt.client_id or default_client_id()
         self._classifier = classifier
         self.sink: Callable[[Item], None] = _no_sink
+        self.on_protocol: Callable[[mqtt.MQTTProtocolVersion], None] = _ignore_protocol
         self._counters = counters
         self._receive_maximum = receive_maximum
         self._lock = threading.Lock()
@@ -343,6 +348,7 @@ class MqttLink:
             self.protocol = mqtt.MQTTv311
             self._shared = False
             self._client = self._build(mqtt.MQTTv311)
+        self.on_protocol(mqtt.MQTTv311)
 
     def _begin_downgrade(self) -> None:
         # A broker that refused our MQTT 5 CONNECT after the probe said it speaks MQTT 5.

@@ -100,6 +100,14 @@ class Pipeline:
         if self._thread is not None:
             self._thread.join(timeout=drain_timeout_s + 5.0)
 
+    def set_policy(self, policy: BatchPolicy) -> None:
+        """Takes effect from the next batch (the link changes it when it falls back to 3.1.1)."""
+        self._policy = policy
+
+    @property
+    def policy(self) -> BatchPolicy:
+        return self._policy
+
     def wait_idle(self, timeout: float) -> bool:
         return self._idle.wait(timeout)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
+
+import paho.mqtt.client as mqtt
 
 from cloud.collector.counters import Counters
 from cloud.collector.intake import Classifier
@@ -17,6 +20,8 @@ from cloud.store.writer import PointWriter
 
 log = logging.getLogger(__name__)
 
+DEFAULT_LINGER_311_MS = 20
+
 
 class Collector:
     def __init__(
@@ -25,6 +30,7 @@ class Collector:
         writer: PointWriter | None = None,
         client_id: str | None = None,
     ) -> None:
+        self.settings = settings
         cs = settings.collector
         limits = batch_limits(settings)
         self.client_id = client_id or cs.mqtt.client_id or default_client_id()
@@ -40,14 +46,28 @@ class Collector:
         self.pipeline = Pipeline(
             self.writer,
             self.link,
-            BatchPolicy(limits.points, limits.wait_ms / 1000.0, cs.linger_ms / 1000.0),
+            # MQTT 5: the batch fills up to size or age; the broker keeps sending until our
+            # Receive Maximum, so a pause in the stream says nothing (and on a busy machine a
+            # scheduling hiccup would cut batches short). MQTT 3.1.1 (below) writes on pauses.
+            BatchPolicy(limits.points, limits.wait_ms / 1000.0, (cs.linger_ms or 0) / 1000.0),
             self.counters,
             PipelineOptions(
                 cs.retry_min_s, cs.retry_max_s, cs.qos0_backlog_limit, self.client_id
             ),
         )
         self.link.sink = self.pipeline.submit
+        self.link.on_protocol = self._protocol_changed
+        if self.link.protocol == mqtt.MQTTv311:
+            self._protocol_changed(mqtt.MQTTv311)
         self._log_every = cs.stats_log_interval_s
+
+    def _protocol_changed(self, protocol: mqtt.MQTTProtocolVersion) -> None:
+        if protocol == mqtt.MQTTv311:
+            # No Receive Maximum: the broker's own in-flight cap (Mosquitto: 20) stops the
+            # stream until we acknowledge, so write as soon as it pauses.
+            configured = self.settings.collector.linger_ms
+            linger = (DEFAULT_LINGER_311_MS if configured is None else configured) / 1000.0
+            self.pipeline.set_policy(dataclasses.replace(self.pipeline.policy, linger_s=linger))
 
     def start(self) -> None:
         self.pipeline.start()

@@ -38,13 +38,23 @@ def received_ids(sub: MosquittoSub) -> list[str]:
     return [json.loads(m.payload)["event_id"] for m in sub.messages if m.topic == EVENTS]
 
 
-def wait_ids(sub: MosquittoSub, want: set[str], timeout: float) -> set[str]:
-    """Wait until every id in ``want`` has arrived; return the ones still missing."""
+def wait_ids(
+    sub: MosquittoSub, want: set[str], timeout: float, settled: Callable[[], bool] | None = None
+) -> set[str]:
+    """Wait until every id in ``want`` has arrived; return the ones still missing. With
+    ``settled`` (e.g. "the edge's outbox is empty"), also stop once it holds and nothing new has
+    arrived for 5 s: some ids are expected to stay missing."""
     deadline = time.monotonic() + timeout
     missing = want
+    seen, quiet_since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        missing = want - set(received_ids(sub))
+        got = received_ids(sub)
+        missing = want - set(got)
         if not missing:
+            break
+        if len(got) != seen:
+            seen, quiet_since = len(got), time.monotonic()
+        elif settled is not None and settled() and time.monotonic() - quiet_since > 5.0:
             break
         time.sleep(0.25)
     return missing
@@ -147,7 +157,8 @@ def test_broker_sigkill_loses_only_acknowledged_unsaved_events(
             stream.join(timeout=60)
             sub = mosquitto_sub(broker, EVENTS, client_id="collector", clean=False, qos=1)
             want = {ev.event_id for ev in stream.events}
-            missing = wait_ids(sub, want, timeout=120)
+            missing = wait_ids(sub, want, timeout=120,
+                               settled=lambda: pub.counters()["backlog"] == 0)
         finally:
             pub.close()
         print(f"\nSIGKILL ({'autosave_on_changes ' if extra else 'autosave_interval '}"

@@ -77,8 +77,8 @@ def test_the_defect_list_and_alarm_fill_from_live_events(
     assert result["alarm"].startswith("ALARM")
     assert float(result["pipe_fps"]) > 0
     # Handing frames to the stream costs the pipeline next to nothing (a reference swap; the
-    # longest single call is left out: on a loaded box it measures the OS scheduler).
-    assert result["standin"]["mean_publish_s"] < 0.002, result["standin"]
+    # median, because single calls on a loaded box measure the OS scheduler and the GIL).
+    assert result["standin"]["median_publish_s"] < 0.001, result["standin"]
 
 
 @pytest.mark.slow

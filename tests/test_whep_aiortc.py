@@ -66,7 +66,7 @@ def test_frames_arrive_at_the_stream_rate_and_size_with_boxes(parts: AppParts) -
         assert last.shape == (240, 320, 3)  # width 320 set, height from the camera's 4:3
         # The crack box (class 1) is drawn into the video.
         assert colour_pixels(last, class_colour(1), tol=70) > 150
-        assert publisher.mean_publish_s < 0.002  # the pipeline does not wait for the stream
+        assert publisher.median_publish_s < 0.001  # the pipeline does not wait for the stream
         deadline = time.monotonic() + 10
         while stream.viewer_count and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -67,12 +67,14 @@ def open_publisher(
     outbox: OutboxSettings,
     alarms: AlarmSettings,
     stats: StatsSettings,
+    embedded_port: int = 0,
 ) -> Publisher:
-    """Start a publisher; with ``mqtt=None`` first start the embedded broker (stopped again by
-    ``Publisher.close()``)."""
+    """Start a publisher; with ``mqtt=None`` first start the embedded broker on 127.0.0.1 and
+    ``embedded_port`` (0: a free one; the URL is ``publisher.client.settings.url``), stopped
+    again by ``Publisher.close()``."""
     if mqtt is not None:
         return build_publisher(station, PublishSettings(mqtt, outbox, alarms, stats)).start()
-    broker = EmbeddedBroker().start()
+    broker = EmbeddedBroker(port=embedded_port).start()
     log.info("no mqtt section configured: using the embedded broker at %s", broker.url)
     # amqtt speaks 3.1.1 only and keeps no persistent sessions.
     local = MqttSettings(url=broker.url, protocol="3.1.1", reconnect_max_s=2.0)
@@ -84,9 +86,9 @@ def open_publisher(
         raise
 
 
-def open_from_settings(settings: EdgeSettings) -> Publisher:
+def open_from_settings(settings: EdgeSettings, embedded_port: int = 0) -> Publisher:
     """The agent's publisher, started: the configured broker, or the embedded one."""
     station = Station(settings.site, settings.line, settings.station,
                       tuple(cam.id for cam in settings.cameras))
     return open_publisher(station, settings.mqtt, settings.outbox, settings.alarms,
-                          settings.stats)
+                          settings.stats, embedded_port)

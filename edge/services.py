@@ -101,7 +101,7 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
 
     cams = [c.id for c in settings.cameras]
     hub = FrameHub(cams)
-    feed = EventFeed()
+    feed = EventFeed(settings.api.event_history)
     sinks.append(CallbackSink("feed", feed.push_event))
     names = tuple(detector.class_names)
     for cam in cams:
@@ -114,6 +114,7 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
         svc.closers.append(stream.stop)
     # The API answers uploads with its own detector: the pipeline's reuses its buffers per call.
     api_detector = Detector(settings.detector)
+    api_detector.warmup()  # the first upload should not pay for session start-up
 
     def status() -> StatusSnapshot:
         detail: dict[str, Any] = {"site": settings.site, "line": settings.line,

@@ -50,6 +50,7 @@ def run_edge(settings: EdgeSettings, events_jsonl: str | None = None,
                 if main else {})
     try:
         agent.start()
+        services.start_live(agent.cameras)
         log.info("edge agent running: %d camera(s)", len(agent.cameras))
         while not stop.is_set():
             if agent.wait(0.2):

@@ -8,6 +8,7 @@ stays a short composition root.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from edge.app import AgentParts, model_ref
 from edge.detect.detector import Detector
 from edge.detect.types import Detections
 from edge.metrics import EdgeMetrics
-from edge.pipeline.camera import FrameHook
+from edge.pipeline.camera import CameraPipeline, FrameHook
 from edge.pipeline.sinks import CallbackSink, EventSink
 from edge.settings import EdgeSettings
 from edge.sources.frame import Frame, SourceState
@@ -32,6 +33,36 @@ class Services:
     stream: Any = None
     camera_state: dict[str, str] = field(default_factory=dict)
     closers: list[Any] = field(default_factory=list)
+    feed: Any = None
+
+    def start_live(self, cameras: list[CameraPipeline], period_s: float = 1.0) -> None:
+        """Refresh the viewer's fps/latency line about once a second (no-op without the API)."""
+        if self.feed is None:
+            return
+        from edge.api.feed import LiveStats
+
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(period_s):
+                for cam in cameras:
+                    c = cam.counters
+                    p50 = cam.frame_latency.percentiles((50.0,))[0]
+                    model = cam.model_latency.percentiles((50.0,))[0]
+                    self.feed.set_live(cam.camera_id, LiveStats(
+                        fps=round(c.fps, 2),
+                        latency_ms=None if p50 != p50 else round(p50, 1),  # NaN: no frame yet
+                        frames=c.frames, drops=c.capture_dropped,
+                        stages_ms={} if model != model else {"infer": round(model, 1)}))
+
+        thread = threading.Thread(target=loop, name="viewer-live", daemon=True)
+        thread.start()
+
+        def close() -> None:
+            stop.set()
+            thread.join(2.0)
+
+        self.closers.insert(0, close)
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -103,6 +134,7 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
     hub = FrameHub(cams)
     feed = EventFeed(settings.api.event_history)
     sinks.append(CallbackSink("feed", feed.push_event))
+    svc.feed = feed
     names = tuple(detector.class_names)
     for cam in cams:
         hooks[cam] = _hub_hook(hub, cam, names)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -44,7 +44,6 @@ class CameraCounters:
 
     frames: int = 0
     events: int = 0
-    new_by_class: dict[str, int] = field(default_factory=dict)
     capture_dropped: int = 0
     fps: float = 0.0
 
@@ -85,11 +84,8 @@ class CameraPipeline:
             for ev in events:
                 self.sinks.emit(self.converter.convert(ev))
                 m.event(ev.kind, ev.class_name)
-                if ev.kind == "new":
-                    by = self.counters.new_by_class
-                    by[ev.class_name] = by.get(ev.class_name, 0) + 1
-                    if self.stats is not None:
-                        self.stats.defect(ev.class_name)
+                if ev.kind == "new" and self.stats is not None:
+                    self.stats.defect(ev.class_name)
             self.counters.events += len(events)
             lat_ms = (time.monotonic_ns() - frame.mono_ns) / 1e6
             m.event_latency.observe(lat_ms / 1000.0)

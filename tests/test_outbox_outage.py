@@ -167,7 +167,9 @@ def test_broker_sigkill_loses_only_acknowledged_unsaved_events(
               f"(~{len(missing) / max(acked_5s / 5.0, 1e-9):.2f} s of traffic)")
         assert missing <= acked_before_kill, "an event the broker never acknowledged was lost"
         # Bounded by the autosave policy: one interval of traffic, or one batch of changes.
-        bound = autosave + 50 if extra else (acked_5s / 5.0) * (autosave + 0.5)
+        # Mosquitto checks autosave_interval in its main loop, so on a loaded box the save runs
+        # up to about a second late (seen in CI: 461 lost against a 450 bound at +0.5 s).
+        bound = autosave + 50 if extra else (acked_5s / 5.0) * (autosave + 1.5)
         assert len(missing) <= bound
     finally:
         broker.close()  # also stopped by the fixture; harmless twice

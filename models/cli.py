@@ -28,6 +28,17 @@ def _synth_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth_conveyor(args: argparse.Namespace) -> int:
+    from models.data.conveyor_frames import write_conveyor_dataset
+
+    first, n_train, n_val = args.first_seed, args.train_scenes, args.val_scenes
+    data = write_conveyor_dataset(
+        args.out, range(first, first + n_train), range(first + n_train, first + n_train + n_val),
+        frames=args.frames, every=args.every, size=args.size)
+    print(f"wrote {(n_train + n_val) * args.frames} frames; dataset file: {data}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from models.train.detector import TrainConfig, train_detector
 
@@ -127,6 +138,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--height", type=int, default=480)
     v.add_argument("--seed", type=int, default=0)
     v.set_defaults(handler=_synth_video)
+
+    c = msub.add_parser("synth-conveyor", help="cut a detection dataset from conveyor scenes",
+                        description="Render frames of conveyor scenes (the camera's view: parts "
+                                    "entering and leaving, clipped, on a moving belt) resized to "
+                                    "the model input, with YOLO labels, for fine-tuning. The "
+                                    "evaluation scenes (seeds 0 and 1) are refused.")
+    c.add_argument("--out", type=Path, required=True, help="output folder")
+    c.add_argument("--first-seed", type=int, default=100, help="first scene seed (default 100)")
+    c.add_argument("--train-scenes", type=int, default=40, help="training scenes (default 40)")
+    c.add_argument("--val-scenes", type=int, default=5, help="validation scenes (default 5)")
+    c.add_argument("--frames", type=int, default=40, help="frames per scene (default 40)")
+    c.add_argument("--every", type=int, default=7, help="take one frame in N (default 7)")
+    c.add_argument("--size", type=int, default=320, help="image width in pixels (default 320)")
+    c.set_defaults(handler=_synth_conveyor)
 
     t = msub.add_parser("train-detector", help="train YOLOv8 offline, log to MLflow, resumable",
                         description="Train a YOLOv8 detector with ultralytics, fully offline. "

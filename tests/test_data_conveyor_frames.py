@@ -1,0 +1,59 @@
+"""The fine-tuning dataset cut from conveyor scenes: labels that match the frames, the runtime's
+resize, and no leak of the evaluation scenes into training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from models.data.conveyor_frames import EVAL_SEEDS, write_conveyor_dataset, yolo_lines
+from models.data.video import ConveyorScene, GroundTruth
+
+
+@pytest.mark.parametrize(("box", "size", "line"), [
+    ((0, 0, 640, 480), (640, 480), "2 0.500000 0.500000 1.000000 1.000000"),
+    ((10, 20, 30, 60), (640, 480), "2 0.031250 0.083333 0.031250 0.083333"),
+    ((600, 0, 640, 48), (640, 480), "2 0.968750 0.050000 0.062500 0.100000"),
+])  # fmt: skip
+def test_yolo_lines_normalise_by_the_frame(box: tuple[int, int, int, int],
+                                           size: tuple[int, int], line: str) -> None:
+    assert yolo_lines([GroundTruth(1, 0, 2, box)], *size) == [line]
+
+
+def test_dataset_frames_and_labels_match_the_scene(tmp_path: Path) -> None:
+    data = write_conveyor_dataset(tmp_path / "ds", train_seeds=[7, 8], val_seeds=[9],
+                                  frames=4, every=11)
+    spec = yaml.safe_load(data.read_text())
+    assert spec["train"] == "images/train" and spec["val"] == "images/val"
+    assert spec["names"] == {0: "scratch", 1: "crack", 2: "dent"}
+    train = sorted((tmp_path / "ds" / "images" / "train").glob("*.jpg"))
+    assert len(train) == 8 and len(list((tmp_path / "ds" / "images" / "val").glob("*"))) == 4
+
+    scene = ConveyorScene(8)
+    frame, truth = scene.render(33)  # the fourth frame taken, every 11th
+    name = "s0008_f00033"
+    img = cv2.imread(str(tmp_path / "ds" / "images" / "train" / f"{name}.jpg"))
+    assert img.shape == (240, 320, 3)  # the model input's width, the camera's aspect
+    # The pixels the edge runtime sees: the same linear downscale (JPEG q95 chroma subsampling
+    # and the sensor noise it smooths account for the rest).
+    expected = cv2.resize(frame, (320, 240), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(img.astype(int) - expected.astype(int)).mean() < 4.0
+    labels = (tmp_path / "ds" / "labels" / "train" / f"{name}.txt").read_text().split("\n")
+    assert [ln for ln in labels if ln] == yolo_lines(truth, 640, 480)
+    total = sum(len(ConveyorScene(s).render(i * 11)[1]) for s in (7, 8) for i in range(4))
+    written = sum(len(p.read_text().split("\n")) - 1
+                  for p in (tmp_path / "ds" / "labels" / "train").glob("*.txt"))
+    assert written == total and total > 0
+
+
+@pytest.mark.parametrize(("train", "val"), [([0, 5], [6]), ([5], [1]), ([5, 6], [6])])
+def test_evaluation_scenes_and_overlaps_are_refused(tmp_path: Path, train: list[int],
+                                                    val: list[int]) -> None:
+    with pytest.raises(ValueError, match="seed"):
+        write_conveyor_dataset(tmp_path / "ds", train, val, frames=1)
+    assert not (tmp_path / "ds").exists()  # nothing written
+    assert {0, 1} == EVAL_SEEDS  # the scenes tests/test_track_conveyor.py scores

@@ -60,6 +60,8 @@ def test_timestamp_text_matches_epoch_ms() -> None:
         "2025-11-22T06:53:11Z",
         "2025-11-22T06:53:11.123+00:00",
         "2025-13-01T00:00:00.000Z",
+        "2025-02-30T00:00:00.000Z",
+        "2025-11-22T24:00:00.000Z",
     ]:
         with pytest.raises(ValueError):
             parse_ts(bad)

@@ -2,12 +2,17 @@
 
 Starts a real Mosquitto and a real influxd (Debian's 1.6) on free loopback ports, then:
 
-1. collector: ``python -m cloud.collector`` (MQTT 5 shared subscription, manual acks, batched
-   line-protocol writes) while ``--publishers`` processes publish ``--events`` v1 defect
-   events at QoS 1 as fast as they can. Timed from the first publish to the moment InfluxDB
-   holds every event.
-2. naive: a minimal subscriber (QoS 1, auto-ack, parse, one HTTP write per message) in its
-   own process, the same way, with ``--naive-events``.
+1. collector, drain (the headline ``events_per_s``): ``python -m cloud.collector`` (MQTT 5
+   shared subscription, persistent session, manual acks, batched line-protocol writes) is
+   subscribed and stopped; ``--publishers`` processes publish ``--events`` v1 defect events at
+   QoS 1, which the broker queues for its session; the collector is started again and timed
+   from its reconnection to the moment InfluxDB holds every event. That is broker to InfluxDB
+   alone: on a 2-core box, publishers running at the same time take the CPU the collector
+   would use, and the figure would be the publishers' as much as the collector's.
+2. collector, live (``live_events_per_s``): the same collector running while the publishers
+   publish ``2 x --events`` more, timed from the first publish; everything shares the cores.
+3. naive: a minimal subscriber (QoS 1, auto-ack, parse, one HTTP write per message, persistent
+   session), drained the same way with ``--naive-events``.
 
 Zero loss is checked, not assumed: the stored event ids are read back and compared. The last
 line printed is one JSON object with ``events_per_s``, ``naive_events_per_s``, ``sent``,
@@ -28,6 +33,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +56,16 @@ T0_MS = 1_763_794_391_000
 PER_FRAME = 3
 
 
-def make_payloads(worker: int, count: int) -> list[tuple[str, bytes]]:
-    """``count`` valid events from camera ``cam{worker}``, three per frame, frame = 1 ms."""
+def make_payloads(worker: int, count: int, first_ms: int = T0_MS) -> list[tuple[str, bytes]]:
+    """``count`` valid events from camera ``cam{worker}``, three per frame, frame = 1 ms from
+    ``first_ms``."""
     ids = Uuid7Generator()
     base = example_event()
     camera = f"cam{worker}"
     topic = build_topic(TopicKind.EVENTS, base.site, base.line, base.station, camera)
     out = []
     for i in range(count):
-        ts = T0_MS + i // PER_FRAME
+        ts = first_ms + i // PER_FRAME
         eid = ids.next_str()
         ev = base.model_copy(update={
             "event_id": eid, "defect_id": eid, "camera": camera, "ts": format_ts(ts),
@@ -69,10 +76,10 @@ def make_payloads(worker: int, count: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def publisher(worker: int, count: int, port: int, go: Any, results: Any) -> None:
+def publisher(worker: int, count: int, port: int, first_ms: int, go: Any, results: Any) -> None:
     import paho.mqtt.client as mqtt
 
-    payloads = make_payloads(worker, count)
+    payloads = make_payloads(worker, count, first_ms)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{worker}",
                          protocol=mqtt.MQTTv5)  # fmt: skip
     client.max_inflight_messages_set(1000)
@@ -88,9 +95,12 @@ def publisher(worker: int, count: int, port: int, go: Any, results: Any) -> None
     client.loop_stop()
 
 
-def naive_subscriber(port: int, influx_url: str, db: str, ready: Any) -> None:
-    """The obvious way: subscribe, and for each message parse it and write one point."""
+def naive_subscriber(port: int, influx_url: str, db: str, connected: Any) -> None:
+    """The obvious way: subscribe, and for each message parse it and write one point. It keeps
+    a persistent session, like the collector, so both can be timed draining the same backlog."""
     import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
 
     from cloud.store.schema import points_for
     from lineinspect.contract import parse_message
@@ -103,14 +113,16 @@ def naive_subscriber(port: int, influx_url: str, db: str, ready: Any) -> None:
             urllib.request.urlopen(req, timeout=10).read()
 
     def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        connected.set()
         client.subscribe("lineinspect/v1/+/+/+/+/events", qos=1)
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-naive",
                          protocol=mqtt.MQTTv5)  # fmt: skip
     client.on_message = on_message
     client.on_connect = on_connect
-    client.on_subscribe = lambda *a: ready.set()
-    client.connect("127.0.0.1", port)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
     client.loop_forever()
 
 
@@ -126,55 +138,148 @@ def stored_ids(influx: InfluxServer, db: str) -> list[str]:
     return [r["event_id"] for r in influx.select('SELECT "event_id" FROM "defect_events"', db)]
 
 
-def publish_and_wait(
-    broker: MosquittoServer, influx: InfluxServer, db: str, events: int, publishers: int,
-    timeout: float,
-) -> dict[str, float]:  # fmt: skip
+def start_publishers(port: int, events: int, publishers: int,
+                     first_ms: int = T0_MS) -> tuple[list[Any], Any, Any]:
     ctx = mp.get_context("fork")
     go, results = ctx.Event(), ctx.Queue()
     share = [events // publishers + (i < events % publishers) for i in range(publishers)]
-    procs = [ctx.Process(target=publisher, args=(i, n, broker.port, go, results))
+    procs = [ctx.Process(target=publisher, args=(i, n, port, first_ms, go, results))
              for i, n in enumerate(share)]  # fmt: skip
     for p in procs:
         p.start()
     time.sleep(2.0)  # let every publisher build its payloads and connect
-    t0 = time.monotonic()
-    go.set()
-    deadline = t0 + timeout
-    while stored(influx, db) < events and time.monotonic() < deadline:
-        time.sleep(0.2)
-    t_done = time.monotonic()
-    pub = [results.get(timeout=60) for _ in procs]
+    return procs, go, results
+
+
+def join_publishers(procs: list[Any], results: Any) -> float:
+    """Wait for every PUBACK; returns the publishers' combined events/s."""
+    pub = [results.get(timeout=600) for _ in procs]
     for p in procs:
         p.join(10)
-    pub_end = max(r[2] for r in pub)
-    return {
-        "seconds": t_done - t0,
-        "events_per_s": events / (t_done - t0),
-        "publish_events_per_s": events / (pub_end - min(r[1] for r in pub)),
-    }
+    return sum(r[3] for r in pub) / (max(r[2] for r in pub) - min(r[1] for r in pub))
 
 
-def run_collector(broker: MosquittoServer, influx: InfluxServer, work: Path, args: Any) -> Any:
-    config = {
-        "collector": {"mqtt": {"url": broker.url, "client_id": "bench-collector"},
-                      "stats_log_interval_s": 5.0},
-        "influx": {"api": "v1", "url": influx.url, "database": "bench_collector",
-                   "create_database": True, "batch_size": args.batch_size,
-                   "flush_interval_ms": args.flush_ms},
-        "logging": {"level": "INFO"},
-    }  # fmt: skip
-    path = work / "cloud.yaml"
-    path.write_text(yaml.safe_dump(config))
-    log = (work / "collector.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "cloud.collector", "--config", str(path)],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+def wait_stored(influx: InfluxServer, db: str, events: int, t0: float, timeout: float) -> float:
+    """Seconds from ``t0`` until InfluxDB holds ``events`` points (or the timeout)."""
+    while stored(influx, db) < events and time.monotonic() < t0 + timeout:
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def live(broker: MosquittoServer, influx: InfluxServer, db: str, events: int, publishers: int,
+         timeout: float) -> dict[str, float]:
+    """Consumer running while the publishers publish: on a small box they share its cores."""
+    before = stored(influx, db)
+    # An hour after the drain run's events, so none of them lands on one of its points.
+    procs, go, results = start_publishers(broker.port, events, publishers, T0_MS + 3_600_000)
+    t0 = time.monotonic()
+    go.set()
+    seconds = wait_stored(influx, db, before + events, t0, timeout)
+    pub_rate = join_publishers(procs, results)
+    return {"seconds": seconds, "events_per_s": events / seconds, "publish_events_per_s": pub_rate}
+
+
+def drain(broker: MosquittoServer, influx: InfluxServer, db: str, events: int, publishers: int,
+          start_consumer: Callable[[], Callable[[], bool]], timeout: float) -> dict[str, float]:
+    """The backlog way: the broker queues ``events`` for the consumer's persistent session
+    while it is down; timed from its reconnection until InfluxDB holds every event. Broker to
+    InfluxDB only: no publisher competes for the CPU."""
+    procs, go, results = start_publishers(broker.port, events, publishers)
+    go.set()
+    pub_rate = join_publishers(procs, results)
+    connected = start_consumer()
     deadline = time.monotonic() + 180
-    while "subscription active" not in (work / "collector.log").read_text():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError("collector did not start:\n" + (work / "collector.log").read_text())
-        time.sleep(0.2)
-    return proc
+    while not connected():
+        if time.monotonic() > deadline:
+            raise RuntimeError("consumer did not connect")
+        time.sleep(0.005)
+    t0 = time.monotonic()
+    seconds = wait_stored(influx, db, events, t0, timeout)
+    return {"seconds": seconds, "events_per_s": events / seconds, "publish_events_per_s": pub_rate}
+
+
+class Collector:
+    """``python -m cloud.collector`` as a child process with its log in ``work``."""
+
+    def __init__(self, broker: MosquittoServer, influx: InfluxServer, work: Path, db: str,
+                 args: Any) -> None:
+        config = {
+            "collector": {"mqtt": {"url": broker.url, "client_id": "bench-collector"},
+                          "stats_log_interval_s": 5.0},
+            "influx": {"api": "v1", "url": influx.url, "database": db,
+                       "create_database": True, "batch_size": args.batch_size,
+                       "flush_interval_ms": args.flush_ms},
+            "logging": {"level": "INFO"},
+        }  # fmt: skip
+        self.config = work / f"{db}.yaml"
+        self.config.write_text(yaml.safe_dump(config))
+        self.log = work / f"{db}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Callable[[], bool]:
+        self.log.write_text("")
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cloud.collector", "--config", str(self.config)],
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        return lambda: "connected to MQTT" in self.log.read_text()
+
+    def start_subscribed(self) -> None:
+        self.start()
+        deadline = time.monotonic() + 180
+        while "subscription active" not in self.log.read_text():
+            assert self.proc is not None
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("collector did not start:\n" + self.log.read_text())
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(60)
+            self.proc = None
+
+
+class Naive:
+    def __init__(self, broker: MosquittoServer, influx: InfluxServer, db: str) -> None:
+        self.args = (broker.port, influx.url, db)
+        self.proc: Any = None
+
+    def start(self) -> Callable[[], bool]:
+        ctx = mp.get_context("fork")
+        connected = ctx.Event()
+        self.proc = ctx.Process(target=naive_subscriber, args=(*self.args, connected))
+        self.proc.start()
+        return connected.is_set
+
+    def start_subscribed(self) -> None:
+        connected = self.start()
+        deadline = time.monotonic() + 120
+        while not connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the SUBACK follows the CONNACK closely
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.join(10)
+            self.proc = None
+
+
+def measure(consumer: Any, broker: MosquittoServer, influx: InfluxServer, db: str, events: int,
+            args: Any) -> tuple[dict[str, float], dict[str, float] | None, list[str]]:
+    """Drain (primary), then optionally live, into one database; returns both and the ids."""
+    consumer.start_subscribed()  # creates the persistent session and its subscription
+    consumer.stop()
+    try:
+        d = drain(broker, influx, db, events, args.publishers, consumer.start, args.timeout)
+        lv = None
+        if args.live:
+            lv = live(broker, influx, db, 2 * events, args.publishers, args.timeout)
+            # the live run's events are new ids on later timestamps: the count goes to 2x
+    finally:
+        consumer.stop()
+    return d, lv, stored_ids(influx, db)
 
 
 def main() -> int:
@@ -185,6 +290,8 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=5_000)
     ap.add_argument("--flush-ms", type=int, default=1_000)
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--live", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time the collector while 2x --events are being published")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="collector-bench-") as tmp:
@@ -194,53 +301,43 @@ def main() -> int:
         broker.start()
         influx.start()
         try:
-            proc = run_collector(broker, influx, work, args)
-            try:
-                fast = publish_and_wait(broker, influx, "bench_collector", args.events,
-                                        args.publishers, args.timeout)  # fmt: skip
-            finally:
-                proc.terminate()
-                proc.wait(60)
-            ids = stored_ids(influx, "bench_collector")
-
+            collector = Collector(broker, influx, work, "bench_collector", args)
+            fast, fast_live, ids = measure(collector, broker, influx, "bench_collector",
+                                           args.events, args)  # fmt: skip
             influx.create_database("bench_naive")
-            ctx = mp.get_context("fork")
-            ready = ctx.Event()
-            naive = ctx.Process(target=naive_subscriber,
-                                args=(broker.port, influx.url, "bench_naive", ready))  # fmt: skip
-            naive.start()
-            ready.wait(120)
-            slow = publish_and_wait(broker, influx, "bench_naive", args.naive_events,
-                                    args.publishers, args.timeout)  # fmt: skip
-            naive.terminate()
-            naive.join(10)
-            naive_ids = stored_ids(influx, "bench_naive")
+            naive = Naive(broker, influx, "bench_naive")
+            slow, _, naive_ids = measure(naive, broker, influx, "bench_naive", args.naive_events,
+                                         argparse.Namespace(**{**vars(args), "live": False}))
         finally:
             broker.stop()
             influx.stop()
 
+    expected = args.events * (3 if fast_live else 1)
     unique = len(set(ids))
     result = {
         "events_per_s": round(fast["events_per_s"], 1),
         "naive_events_per_s": round(slow["events_per_s"], 1),
         "speedup": round(fast["events_per_s"] / slow["events_per_s"], 1),
-        "sent": args.events,
+        "sent": expected,
         "stored_unique": unique,
         "stored_points": len(ids),
-        "lost": args.events - unique,
+        "lost": expected - unique,
         "naive_sent": args.naive_events,
         "naive_lost": args.naive_events - len(set(naive_ids)),
+        "live_events_per_s": round(fast_live["events_per_s"], 1) if fast_live else None,
+        "live_publish_events_per_s": (round(fast_live["publish_events_per_s"], 1)
+                                      if fast_live else None),
         "publish_events_per_s": round(fast["publish_events_per_s"], 1),
         "publishers": args.publishers,
         "batch_size": args.batch_size,
         "cpus": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
-    print(f"collector: {result['events_per_s']} events/s ({args.events} events, "
-          f"publishers {result['publish_events_per_s']}/s), naive: "
-          f"{result['naive_events_per_s']} events/s, lost {result['lost']}")  # fmt: skip
+    print(f"collector: drains {result['events_per_s']} events/s ({args.events} queued events), "
+          f"live {result['live_events_per_s']} events/s; naive drains "
+          f"{result['naive_events_per_s']} events/s; lost {result['lost']}")  # fmt: skip
     print(json.dumps(result))
-    return 0 if result["lost"] == 0 else 1
+    return 0 if result["lost"] == 0 and result["naive_lost"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -74,6 +74,12 @@ def test_thread_counts_and_optimisation_level_come_from_settings() -> None:
     opts = session_options(DetectorSettings(intra_op_threads=1, inter_op_threads=2))
     assert (opts.intra_op_num_threads, opts.inter_op_num_threads) == (1, 2)
     assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # onnxruntime's own default (spin) unless turned off: the entry is not set at all.
+    with pytest.raises(RuntimeError, match="allow_spinning"):
+        session_options(DetectorSettings()).get_session_config_entry(
+            "session.intra_op.allow_spinning")
+    quiet = session_options(DetectorSettings(thread_spinning=False))
+    assert quiet.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_session_built_with_one_thread_runs(model: Path) -> None:

@@ -77,6 +77,10 @@ def session_options(settings: DetectorSettings) -> Any:
     opts.intra_op_num_threads = settings.intra_op_threads
     opts.inter_op_num_threads = settings.inter_op_threads
     opts.log_severity_level = 3
+    if not settings.thread_spinning:
+        # Idle intra-op threads otherwise spin for a while after each run, taking the core the
+        # capture/decode thread needs on a small box.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 

@@ -23,6 +23,9 @@ class DetectorSettings(BaseModel):
     )
     intra_op_threads: int = Field(0, ge=0, description="0 = onnxruntime default")
     inter_op_threads: int = Field(0, ge=0, description="0 = onnxruntime default")
+    thread_spinning: bool = Field(
+        True, description="onnxruntime's intra-op threads spin between runs (its default); off "
+        "leaves the cores to capture and decode when they are few")
     conf_threshold: float = Field(0.25, ge=0.0, le=1.0, description="detector score floor")
     iou_threshold: float = Field(0.45, ge=0.0, le=1.0, description="NMS IoU threshold")
     max_detections: int = Field(300, ge=1, le=10000)

@@ -92,6 +92,10 @@ def build_services(settings: EdgeSettings, detector: Detector, metrics: EdgeMetr
     ref = model_ref(detector)
     stats: dict[str, Any] = {}
     hooks: dict[str, FrameHook] = {}
+    if api:
+        from edge.api.feed import EventFeed
+
+        svc.feed = EventFeed(settings.api.event_history)
     try:
         if mqtt:
             from edge.publish.factory import open_publisher
@@ -99,7 +103,7 @@ def build_services(settings: EdgeSettings, detector: Detector, metrics: EdgeMetr
 
             station = Station(settings.site, settings.line, settings.station, tuple(cams))
             pub = open_publisher(station, settings.mqtt, settings.outbox, settings.alarms,
-                                 settings.stats)
+                                 settings.stats, on_alarm=svc.feed.set_alarm if svc.feed else None)
             svc.publisher = pub
             svc.closers.append(pub.close)
             sinks.append(CallbackSink("mqtt", pub.publish_event))
@@ -125,16 +129,14 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
                sinks: list[EventSink], svc: Services, hooks: dict[str, FrameHook]) -> None:
     from edge.api.app import create_app
     from edge.api.deps import AppDeps, StatusSnapshot
-    from edge.api.feed import EventFeed
     from edge.api.server import ApiServer
     from edge.stream.hub import FrameHub
     from edge.stream.webrtc import StreamService
 
     cams = [c.id for c in settings.cameras]
     hub = FrameHub(cams)
-    feed = EventFeed(settings.api.event_history)
+    feed = svc.feed
     sinks.append(CallbackSink("feed", feed.push_event))
-    svc.feed = feed
     names = tuple(detector.class_names)
     for cam in cams:
         hooks[cam] = _hub_hook(hub, cam, names)

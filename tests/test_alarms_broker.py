@@ -198,3 +198,36 @@ def test_plain_mode_payloads_for_a_bit_mapping_gateway(
         sub.wait_for(lambda ms: [m.payload for m in ms] == ["0", "1", "0"], 20)
     finally:
         pub.close()
+
+
+def test_alarm_listener_hears_every_state_and_cannot_stop_publishing(
+    mosquitto: MosquittoServer, mosquitto_sub: Sub, tmp_path: Path
+) -> None:
+    """What `edge run` feeds the viewer's alarm pill with: startup, raise, ack — the same states
+    the PLC gets, from the publisher's open on; a listener that throws costs only itself."""
+    from edge.publish.factory import open_publisher
+    from tests._publish_helpers import station
+
+    heard: list[Any] = []
+
+    def broken(alarm: Any) -> None:
+        raise RuntimeError("viewer gone")
+
+    s = publish_settings(mosquitto, tmp_path / "o.sqlite3", alarms={"clear": "ack"})
+    sub = mosquitto_sub(mosquitto, ALARM, qos=1)
+    pub = open_publisher(station(), s.mqtt, s.outbox, s.alarms, s.stats,
+                         on_alarm=heard.append)
+    pub.add_alarm_listener(broken)
+    try:
+        assert pub.client.wait_connected(20)
+        wait_alarm(sub, lambda a: a["cleared_by"] == "startup")
+        ev = make_event(1, class_name="crack", class_id=1, severity="high")
+        pub.publish_event(ev)
+        wait_alarm(sub, lambda a: a["active"])
+        mosquitto_pub(mosquitto, ACK, json.dumps({"v": 1, "event_id": ev.event_id}))
+        wait_alarm(sub, lambda a: a["cleared_by"] == "ack")
+    finally:
+        pub.close()
+    assert [(a.active, a.cleared_by) for a in heard] == [
+        (False, "startup"), (True, None), (False, "ack")]
+    assert heard[1].event_id == ev.event_id

@@ -20,7 +20,7 @@ from edge.publish.settings import (
     OutboxSettings,
     StatsSettings,
 )
-from lineinspect.contract import TopicKind
+from lineinspect.contract import Alarm, TopicKind
 
 if TYPE_CHECKING:
     from edge.settings import EdgeSettings
@@ -68,19 +68,27 @@ def open_publisher(
     alarms: AlarmSettings,
     stats: StatsSettings,
     embedded_port: int = 0,
+    on_alarm: Callable[[Alarm], None] | None = None,
 ) -> Publisher:
     """Start a publisher; with ``mqtt=None`` first start the embedded broker on 127.0.0.1 and
     ``embedded_port`` (0: a free one; the URL is ``publisher.client.settings.url``), stopped
-    again by ``Publisher.close()``."""
+    again by ``Publisher.close()``. ``on_alarm`` hears every alarm state from the start on
+    (a latched alarm restored from the broker included)."""
+
+    def started(pub: Publisher) -> Publisher:
+        if on_alarm is not None:
+            pub.add_alarm_listener(on_alarm)
+        return pub.start()
+
     if mqtt is not None:
-        return build_publisher(station, PublishSettings(mqtt, outbox, alarms, stats)).start()
+        return started(build_publisher(station, PublishSettings(mqtt, outbox, alarms, stats)))
     broker = EmbeddedBroker(port=embedded_port).start()
     log.info("no mqtt section configured: using the embedded broker at %s", broker.url)
     # amqtt speaks 3.1.1 only and keeps no persistent sessions.
     local = MqttSettings(url=broker.url, protocol="3.1.1", reconnect_max_s=2.0)
     settings = PublishSettings(local, outbox, alarms, stats, persistent_session=False)
     try:
-        return build_publisher(station, settings, on_close=(broker.close,)).start()
+        return started(build_publisher(station, settings, on_close=(broker.close,)))
     except Exception:
         broker.close()
         raise

@@ -33,7 +33,7 @@ from edge.publish.outbox import Outbox
 from edge.publish.pump import PublishConfig, Pump, PumpCounters
 from edge.publish.stats import StatsCounters
 from edge.publish.status import CameraState, StatusTracker, make_status
-from lineinspect.contract import DefectEvent, ModelRef, Stats, TopicKind
+from lineinspect.contract import Alarm, DefectEvent, ModelRef, Stats, TopicKind
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,12 @@ class Publisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def add_alarm_listener(self, listener: Callable[[Alarm], None]) -> None:
+        """Call ``listener`` (on the worker thread; it must not block) with every alarm state
+        the station publishes: raised, counted up, acknowledged, cleared, restored. Add
+        listeners before :meth:`start`."""
+        self._pump.alarm_listeners.append(listener)
 
     # -- hot path ------------------------------------------------------------------------------
     def publish_event(self, event: DefectEvent) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.publish.alarm_desk import AlarmDesk, AlarmOut
@@ -39,7 +40,7 @@ from edge.publish.items import (
 from edge.publish.outbox import EVENTS, STATE, NewMessage, Outbox, OutboxError
 from edge.publish.settings import AlarmSettings, OutboxSettings, StatsSettings
 from edge.publish.stats import StatsCounters, build_stats
-from lineinspect.contract import MAX_PAYLOAD_BYTES, TopicKind
+from lineinspect.contract import MAX_PAYLOAD_BYTES, Alarm, TopicKind
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class Pump:
         start = clock.now().mono
         self._stats_from = start
         self._next_stats = start + config.stats.interval_s
+        self.alarm_listeners: list[Callable[[Alarm], None]] = []
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -185,7 +187,7 @@ class Pump:
             out.append(_Pending(msg, ev.camera, item.t0, "publish"))
         if ev.kind == "new":
             self.stats[ev.camera].defect(ev.class_name)
-        for a in self.desk.on_event(ev, now):
+        for a in self._heard(self.desk.on_event(ev, now)):
             out.append(_Pending(NewMessage(STATE, a.topic, a.payload, 1, True), a.camera,
                                 item.t0, "alarm"))
         return out
@@ -222,9 +224,18 @@ class Pump:
             self._stop_at = now.mono + ctl.drain_s
         return []
 
+    def _heard(self, outs: list[AlarmOut]) -> list[AlarmOut]:
+        for a in outs:
+            for listener in self.alarm_listeners:
+                try:
+                    listener(a.alarm)
+                except Exception:  # a viewer's trouble must not stop publishing
+                    log.exception("alarm listener failed")
+        return outs
+
     def _alarm_pending(self, outs: list[AlarmOut]) -> list[_Pending]:
         return [_Pending(NewMessage(STATE, a.topic, a.payload, 1, True), a.camera, None, "alarm")
-                for a in outs]
+                for a in self._heard(outs)]
 
     def _on_published(self, ctl: Published, now: Now, acked: list[int]) -> None:
         f = self.flow.inflight.pop(ctl.mid, None)

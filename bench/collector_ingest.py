@@ -199,45 +199,53 @@ def drain(broker: MosquittoServer, influx: InfluxServer, db: str, events: int, p
 
 
 class Collector:
-    """``python -m cloud.collector`` as a child process with its log in ``work``."""
+    """``python -m cloud.collector`` as ``args.replicas`` child processes on one shared
+    subscription (stable client ids, as in production), logs in ``work``."""
 
     def __init__(self, broker: MosquittoServer, influx: InfluxServer, work: Path, db: str,
                  args: Any) -> None:
-        config = {
-            "collector": {"mqtt": {"url": broker.url, "client_id": "bench-collector"},
-                          "stats_log_interval_s": 5.0},
-            "influx": {"api": "v1", "url": influx.url, "database": db,
-                       "create_database": True, "batch_size": args.batch_size,
-                       "flush_interval_ms": args.flush_ms},
-            "logging": {"level": "INFO"},
-        }  # fmt: skip
-        self.config = work / f"{db}.yaml"
-        self.config.write_text(yaml.safe_dump(config))
-        self.log = work / f"{db}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.configs: list[Path] = []
+        self.logs: list[Path] = []
+        for i in range(args.replicas):
+            config = {
+                "collector": {"mqtt": {"url": broker.url, "client_id": f"bench-collector-{i}"},
+                              "stats_log_interval_s": 5.0},
+                "influx": {"api": "v1", "url": influx.url, "database": db,
+                           "create_database": True, "batch_size": args.batch_size,
+                           "flush_interval_ms": args.flush_ms},
+                "logging": {"level": "INFO"},
+            }  # fmt: skip
+            self.configs.append(work / f"{db}-{i}.yaml")
+            self.configs[-1].write_text(yaml.safe_dump(config))
+            self.logs.append(work / f"{db}-{i}.log")
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def _logged(self, text: str) -> bool:
+        return all(text in log.read_text() for log in self.logs)
 
     def start(self) -> Callable[[], bool]:
-        self.log.write_text("")
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cloud.collector", "--config", str(self.config)],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-        return lambda: "connected to MQTT" in self.log.read_text()
+        for config, log in zip(self.configs, self.logs, strict=True):
+            log.write_text("")
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "cloud.collector", "--config", str(config)],
+                cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT))  # fmt: skip
+        return lambda: self._logged("connected to MQTT")
 
     def start_subscribed(self) -> None:
         self.start()
         deadline = time.monotonic() + 180
-        while "subscription active" not in self.log.read_text():
-            assert self.proc is not None
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("collector did not start:\n" + self.log.read_text())
+        while not self._logged("subscription active"):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                raise RuntimeError("collector did not start:\n"
+                                   + "\n".join(log.read_text() for log in self.logs))
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(60)
-            self.proc = None
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(60)
+        self.procs = []
 
 
 class Naive:
@@ -287,6 +295,8 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=30_000, help="events through the collector")
     ap.add_argument("--naive-events", type=int, default=3_000, help="events through the naive one")
     ap.add_argument("--publishers", type=int, default=4, help="publisher processes")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="collector processes on the shared subscription (scale-out)")
     ap.add_argument("--batch-size", type=int, default=5_000)
     ap.add_argument("--flush-ms", type=int, default=1_000)
     ap.add_argument("--timeout", type=float, default=600.0)
@@ -329,6 +339,7 @@ def main() -> int:
                                       if fast_live else None),
         "publish_events_per_s": round(fast["publish_events_per_s"], 1),
         "publishers": args.publishers,
+        "replicas": args.replicas,
         "batch_size": args.batch_size,
         "cpus": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),

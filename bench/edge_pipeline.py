@@ -34,6 +34,7 @@ from edge.detect.detector import Detector  # noqa: E402
 from edge.detect.settings import DetectorSettings  # noqa: E402
 from edge.metrics import EdgeMetrics  # noqa: E402
 from edge.pipeline.sinks import CallbackSink  # noqa: E402
+from edge.run import pipeline_detector_settings  # noqa: E402
 from edge.settings import EdgeSettings  # noqa: E402
 from edge.sources.settings import FileSource  # noqa: E402
 
@@ -79,15 +80,21 @@ def raw_ort_fps(model: Path, frames: list[np.ndarray], runs: int) -> tuple[float
     return runs / dt, dt / runs * 1000
 
 
+SPIN: bool | None = None  # --spinning/--no-spinning; None: the product's default
+
+
 def _settings(video: Path, model: Path, pace: bool) -> EdgeSettings:
+    detector: dict[str, object] = {"model": model, "providers": ["cpu"]}
+    if SPIN is not None:
+        detector["thread_spinning"] = SPIN
     return EdgeSettings(site="bench", line="l1", station="s1",
                         cameras=[{"id": "cam1", "source": FileSource(path=video, pace=pace)}],
-                        detector={"model": model, "providers": ["cpu"]})
+                        detector=detector)
 
 
 def pipeline_run(video: Path, model: Path, pace: bool) -> dict[str, float]:
     settings = _settings(video, model, pace)
-    det = Detector(settings.detector)
+    det = Detector(pipeline_detector_settings(settings))  # as `edge run` builds it
     det.warmup()
     events: list[object] = []
     parts = AgentParts(detector=det, model=model_ref(det), class_names=det.class_names,
@@ -135,7 +142,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="video length")
     ap.add_argument("--fps", type=float, default=15.0, help="video frame rate")
     ap.add_argument("--runs", type=int, default=300, help="raw session.run calls")
+    ap.add_argument("--spinning", action=argparse.BooleanOptionalAction, default=None,
+                    help="pipeline detector's onnxruntime thread spinning (default: settings')")
     args = ap.parse_args()
+    global SPIN
+    SPIN = args.spinning
     work = Path(tempfile.mkdtemp(prefix="lineinspect-bench-"))
     video = _video(args.seconds, args.fps, work)
     frames = _frames(video)
@@ -164,6 +175,7 @@ def main() -> None:
         "pipeline_vs_raw": round(pipe["fps"] / raw_fps, 3),
         "pipeline_vs_ultralytics": round(pipe["fps"] / ul_fps, 3),
         "p99_latency_vs_model": round(paced["event_p99_ms"] / paced["model_p50_ms"], 2),
+        "thread_spinning": str(_settings(video, args.model, False).detector.thread_spinning),
     }
     if args.int8.is_file():
         pi8 = pipeline_run(video, args.int8, pace=False)

@@ -10,6 +10,7 @@ from types import FrameType
 
 from edge.app import EdgeAgent
 from edge.detect.detector import Detector
+from edge.detect.settings import DetectorSettings
 from edge.metrics import EdgeMetrics
 from edge.pipeline.sinks import EventSink, JsonlSink
 from edge.services import build_services
@@ -18,8 +19,19 @@ from edge.settings import EdgeSettings
 log = logging.getLogger(__name__)
 
 
+def pipeline_detector_settings(settings: EdgeSettings) -> DetectorSettings:
+    """The pipeline's detector reports scores down to the lowest ``tracking.low_confidence``
+    of any camera: those detections keep a track alive through a faint stretch (ByteTrack's
+    second association) without ever starting one or counting towards ``new``. With the
+    detector's own floor above it, the setting would do nothing. Viewers still see only
+    tracked boxes and boxes above ``detector.conf_threshold``; uploads use that threshold."""
+    floor = min([settings.detector.conf_threshold]
+                + [settings.tracking_for(cam).low_confidence for cam in settings.cameras])
+    return settings.detector.model_copy(update={"conf_threshold": floor})
+
+
 def build_detector(settings: EdgeSettings) -> Detector:
-    det = Detector(settings.detector)
+    det = Detector(pipeline_detector_settings(settings))
     det.warmup()
     log.info("detector %s v%s on %s (classes: %s)", det.manifest.name, det.manifest.version,
              det.provider, ", ".join(det.class_names))

@@ -72,10 +72,16 @@ class Services:
                 log.exception("stopping a service failed")
 
 
-def _hub_hook(hub: Any, camera: str, names: tuple[str, ...]) -> FrameHook:
+def _hub_hook(hub: Any, camera: str, names: tuple[str, ...], min_score: float) -> FrameHook:
+    """Frames to the viewer with their boxes: those of a track and those scoring at least
+    ``min_score``; the faint untracked ones the tracker may use are noise to a person."""
     from edge.stream.hub import Overlay
 
     def hook(frame: Frame, det: Detections, track_ids: np.ndarray) -> None:
+        shown = (track_ids >= 0) | (det.score >= min_score)
+        if not shown.all():
+            det = Detections(det.xyxy[shown], det.score[shown], det.class_id[shown])
+            track_ids = track_ids[shown]
         hub.publish(camera, frame.image, Overlay(
             xyxy=det.xyxy, class_id=det.class_id, score=det.score, track_id=track_ids,
             class_names=names, frame_seq=frame.seq, ts_ns=frame.ts_ns, mono_ns=frame.mono_ns))
@@ -139,7 +145,7 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
     sinks.append(CallbackSink("feed", feed.push_event))
     names = tuple(detector.class_names)
     for cam in cams:
-        hooks[cam] = _hub_hook(hub, cam, names)
+        hooks[cam] = _hub_hook(hub, cam, names, settings.detector.conf_threshold)
     stream = None
     if settings.stream.enabled:
         stream = StreamService(hub, settings.stream)

@@ -38,8 +38,8 @@ from edge.run import pipeline_detector_settings  # noqa: E402
 from edge.settings import EdgeSettings  # noqa: E402
 from edge.sources.settings import FileSource  # noqa: E402
 
-DEFAULT_MODEL = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v1.onnx"
-DEFAULT_INT8 = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v1-int8.onnx"
+DEFAULT_MODEL = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v2.onnx"
+DEFAULT_INT8 = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v2-int8.onnx"
 
 
 def _video(seconds: float, fps: float, workdir: Path) -> Path:

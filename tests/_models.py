@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_DETECTOR = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v1.onnx"
+SHIPPED_DETECTOR = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v2.onnx"
 OVERRIDE_ENV = "LINEINSPECT_TEST_DETECTOR"
 
 

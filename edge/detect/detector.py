@@ -33,7 +33,7 @@ from lineinspect.manifest import (
 
 log = logging.getLogger(__name__)
 
-SHIPPED_MODEL = Path("artifacts") / "detector" / "lineinspect-det-v1.onnx"
+SHIPPED_MODEL = Path("artifacts") / "detector" / "lineinspect-det-v2.onnx"
 
 
 def shipped_model_path() -> Path:

@@ -22,7 +22,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -38,6 +40,7 @@ from edge.run import pipeline_detector_settings  # noqa: E402
 from edge.settings import EdgeSettings  # noqa: E402
 from edge.sources.settings import FileSource  # noqa: E402
 
+T = TypeVar("T")
 DEFAULT_MODEL = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v2.onnx"
 DEFAULT_INT8 = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v2-int8.onnx"
 
@@ -134,6 +137,10 @@ def ultralytics_fps(model: Path, video: Path, imgsz: int) -> tuple[float, int]:
     return n / (time.perf_counter() - t0), n
 
 
+def _median(runs: list[T], key: Callable[[T], float]) -> T:
+    return sorted(runs, key=key)[len(runs) // 2]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,6 +149,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="video length")
     ap.add_argument("--fps", type=float, default=15.0, help="video frame rate")
     ap.add_argument("--runs", type=int, default=300, help="raw session.run calls")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="alternating runs of each contender; medians are reported")
     ap.add_argument("--spinning", action=argparse.BooleanOptionalAction, default=None,
                     help="pipeline detector's onnxruntime thread spinning (default: settings')")
     args = ap.parse_args()
@@ -154,13 +163,22 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"video {len(frames)} frames 640x480; model {args.model.name} @ {imgsz}px")
 
-    raw_fps, raw_ms = raw_ort_fps(args.model, frames, args.runs)
-    print(f"(a) raw onnxruntime session.run: {raw_fps:.1f} fps ({raw_ms:.1f} ms)")
-    pipe = pipeline_run(video, args.model, pace=False)
+    # Alternate the contenders and keep medians: this VM's speed drifts between back-to-back
+    # runs by more than the differences being measured.
+    raws, pipes, uls = [], [], []
+    for _ in range(args.repeats):
+        raws.append(raw_ort_fps(args.model, frames, args.runs))
+        pipes.append(pipeline_run(video, args.model, pace=False))
+        uls.append(ultralytics_fps(args.model, video, imgsz))
+    raw_fps, raw_ms = _median(raws, key=lambda r: r[0])
+    pipe = _median(pipes, key=lambda r: r["fps"])
+    ul_fps, ul_n = _median(uls, key=lambda r: r[0])
+    print(f"(a) raw onnxruntime session.run: {raw_fps:.1f} fps ({raw_ms:.1f} ms); "
+          f"runs {[round(r[0], 1) for r in raws]}")
     print(f"(b) pipeline fp32, unpaced: {pipe['fps']:.1f} fps over {pipe['frames']} frames, "
-          f"{pipe['events']} events")
-    ul_fps, ul_n = ultralytics_fps(args.model, video, imgsz)
-    print(f"(c) ultralytics predict(stream=True) fp32: {ul_fps:.1f} fps over {ul_n} frames")
+          f"{pipe['events']} events; runs {[round(r['fps'], 1) for r in pipes]}")
+    print(f"(c) ultralytics predict(stream=True) fp32: {ul_fps:.1f} fps over {ul_n} frames; "
+          f"runs {[round(r[0], 1) for r in uls]}")
     # Latency with the source paced at the video's rate, below model speed: what a camera does.
     paced = pipeline_run(video, args.model, pace=True)
     print(f"    pipeline paced at {args.fps:g} fps: capture-to-event p50 "
@@ -175,12 +193,18 @@ def main() -> None:
         "pipeline_vs_raw": round(pipe["fps"] / raw_fps, 3),
         "pipeline_vs_ultralytics": round(pipe["fps"] / ul_fps, 3),
         "p99_latency_vs_model": round(paced["event_p99_ms"] / paced["model_p50_ms"], 2),
+        "repeats": args.repeats,
         "thread_spinning": str(_settings(video, args.model, False).detector.thread_spinning),
     }
     if args.int8.is_file():
-        pi8 = pipeline_run(video, args.int8, pace=False)
-        ul8, _ = ultralytics_fps(args.int8, video, imgsz)
-        print(f"(d) pipeline INT8: {pi8['fps']:.1f} fps; ultralytics on INT8: {ul8:.1f} fps")
+        p8s, u8s = [], []
+        for _ in range(args.repeats):
+            p8s.append(pipeline_run(video, args.int8, pace=False))
+            u8s.append(ultralytics_fps(args.int8, video, imgsz))
+        pi8 = _median(p8s, key=lambda r: r["fps"])
+        ul8 = _median(u8s, key=lambda r: r[0])[0]
+        print(f"(d) pipeline INT8: {pi8['fps']:.1f} fps; ultralytics on INT8: {ul8:.1f} fps; "
+              f"runs {[round(r['fps'], 1) for r in p8s]} vs {[round(r[0], 1) for r in u8s]}")
         result.update({"fps_pipeline_int8": round(pi8["fps"], 2),
                        "fps_ultralytics_int8": round(ul8, 2),
                        "int8_vs_ultralytics_fp32": round(pi8["fps"] / ul_fps, 3),

@@ -95,7 +95,8 @@ def publisher(worker: int, count: int, port: int, first_ms: int, go: Any, result
     client.loop_stop()
 
 
-def naive_subscriber(port: int, influx_url: str, db: str, connected: Any) -> None:
+def naive_subscriber(port: int, influx_url: str, db: str, connected: Any, index: int = 0,
+                     shared: bool = False) -> None:
     """The obvious way: subscribe, and for each message parse it and write one point. It keeps
     a persistent session, like the collector, so both can be timed draining the same backlog."""
     import paho.mqtt.client as mqtt
@@ -114,9 +115,10 @@ def naive_subscriber(port: int, influx_url: str, db: str, connected: Any) -> Non
 
     def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         connected.set()
-        client.subscribe("lineinspect/v1/+/+/+/+/events", qos=1)
+        prefix = "$share/bench-naive/" if shared else ""
+        client.subscribe(prefix + "lineinspect/v1/+/+/+/+/events", qos=1)
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-naive",
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-naive-{index}",
                          protocol=mqtt.MQTTv5)  # fmt: skip
     client.on_message = on_message
     client.on_connect = on_connect
@@ -249,16 +251,24 @@ class Collector:
 
 
 class Naive:
-    def __init__(self, broker: MosquittoServer, influx: InfluxServer, db: str) -> None:
+    """``replicas`` naive subscriber processes (on a shared subscription when more than one)."""
+
+    def __init__(self, broker: MosquittoServer, influx: InfluxServer, db: str,
+                 replicas: int = 1) -> None:
         self.args = (broker.port, influx.url, db)
-        self.proc: Any = None
+        self.replicas = replicas
+        self.procs: list[Any] = []
 
     def start(self) -> Callable[[], bool]:
         ctx = mp.get_context("fork")
-        connected = ctx.Event()
-        self.proc = ctx.Process(target=naive_subscriber, args=(*self.args, connected))
-        self.proc.start()
-        return connected.is_set
+        events = []
+        for i in range(self.replicas):
+            connected = ctx.Event()
+            events.append(connected)
+            self.procs.append(ctx.Process(target=naive_subscriber, args=(
+                *self.args, connected, i, self.replicas > 1)))
+            self.procs[-1].start()
+        return lambda: all(e.is_set() for e in events)
 
     def start_subscribed(self) -> None:
         connected = self.start()
@@ -268,10 +278,11 @@ class Naive:
         time.sleep(1.0)  # the SUBACK follows the CONNACK closely
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.join(10)
-            self.proc = None
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.join(10)
+        self.procs = []
 
 
 def measure(consumer: Any, broker: MosquittoServer, influx: InfluxServer, db: str, events: int,
@@ -297,6 +308,8 @@ def main() -> int:
     ap.add_argument("--publishers", type=int, default=4, help="publisher processes")
     ap.add_argument("--replicas", type=int, default=1,
                     help="collector processes on the shared subscription (scale-out)")
+    ap.add_argument("--naive-replicas", type=int, default=1,
+                    help="naive subscriber processes (a shared subscription when > 1)")
     ap.add_argument("--batch-size", type=int, default=5_000)
     ap.add_argument("--flush-ms", type=int, default=1_000)
     ap.add_argument("--timeout", type=float, default=600.0)
@@ -315,7 +328,7 @@ def main() -> int:
             fast, fast_live, ids = measure(collector, broker, influx, "bench_collector",
                                            args.events, args)  # fmt: skip
             influx.create_database("bench_naive")
-            naive = Naive(broker, influx, "bench_naive")
+            naive = Naive(broker, influx, "bench_naive", args.naive_replicas)
             slow, _, naive_ids = measure(naive, broker, influx, "bench_naive", args.naive_events,
                                          argparse.Namespace(**{**vars(args), "live": False}))
         finally:
@@ -340,6 +353,7 @@ def main() -> int:
         "publish_events_per_s": round(fast["publish_events_per_s"], 1),
         "publishers": args.publishers,
         "replicas": args.replicas,
+        "naive_replicas": args.naive_replicas,
         "batch_size": args.batch_size,
         "cpus": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),

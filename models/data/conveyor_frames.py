@@ -22,6 +22,7 @@ import cv2
 import yaml
 
 from models.data.params import CLASS_NAMES
+from models.data.synth import yolo_box_line
 from models.data.video import ConveyorScene, GroundTruth
 
 RECIPE_VERSION = 1
@@ -30,12 +31,7 @@ EVAL_SEEDS = frozenset({0, 1})  # the conveyor scenes event-level recall is meas
 
 def yolo_lines(truth: Sequence[GroundTruth], width: int, height: int) -> list[str]:
     """YOLO box lines (class cx cy w h, normalised) for one frame's ground truth."""
-    out = []
-    for t in truth:
-        x1, y1, x2, y2 = t.box
-        out.append(f"{t.class_id} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
-                   f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
-    return out
+    return [yolo_box_line(t.class_id, t.box, width, height) for t in truth]
 
 
 def _write_split(out: Path, split: str, seeds: Sequence[int], frames: int, every: int,

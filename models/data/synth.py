@@ -16,6 +16,7 @@ reproducible bit for bit and can be rendered in parallel.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -33,6 +34,13 @@ RECIPE_VERSION = 1
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
 
+def yolo_box_line(class_id: int, box: Sequence[int], width: int, height: int) -> str:
+    """One YOLO detection label: ``class cx cy w h``, normalised to the image size."""
+    x1, y1, x2, y2 = box
+    return (f"{class_id} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+            f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
+
+
 def _render_one(args: tuple[str, int, int, int, str, Path]) -> dict[str, Any]:
     split, index, seed, size, preset, out = args
     rng = np.random.default_rng([seed, SPLIT_IDS[split], index])
@@ -47,10 +55,7 @@ def _render_one(args: tuple[str, int, int, int, str, Path]) -> dict[str, Any]:
         if box is None:
             continue
         x1, y1, x2, y2 = box
-        det_lines.append(
-            f"{cls} {(x1 + x2) / 2 / size:.6f} {(y1 + y2) / 2 / size:.6f} "
-            f"{(x2 - x1) / size:.6f} {(y2 - y1) / size:.6f}"
-        )
+        det_lines.append(yolo_box_line(cls, box, size, size))
         poly = polygon_of(m)
         if len(poly) >= 6:
             seg_lines.append(f"{cls} " + " ".join(f"{v / size:.5f}" for v in poly))

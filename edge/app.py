@@ -37,7 +37,7 @@ def model_ref(detector: Detector) -> ModelRef:
 class AgentParts:
     """What the agent is assembled from; the composition root or a test provides each."""
 
-    detector: DetectorLike
+    detector: DetectorLike | Sequence[DetectorLike]  # one per inference worker, or just one
     model: ModelRef
     class_names: Sequence[str]
     sinks: Sequence[EventSink]
@@ -46,9 +46,16 @@ class AgentParts:
     frame_hooks: dict[str, FrameHook] = field(default_factory=dict)
     stats: dict[str, StatsLike] = field(default_factory=dict)
 
+    @property
+    def detectors(self) -> list[DetectorLike]:
+        """The inference workers' detectors (``detector.workers`` of them in ``edge run``)."""
+        d = self.detector
+        return list(d) if isinstance(d, Sequence) else [d]
+
 
 class EdgeAgent:
-    """Cameras → one inference loop → per-camera tracking → sinks. ``start``/``stop``/``wait``."""
+    """Cameras → one inference loop (one thread per detector) → per-camera tracking → sinks.
+    ``start``/``stop``/``wait``."""
 
     def __init__(self, settings: EdgeSettings, parts: AgentParts) -> None:
         self.settings = settings
@@ -82,7 +89,7 @@ class EdgeAgent:
         except BaseException:
             self._close_captures()
             raise
-        self.loop = InferenceLoop(self.parts.detector, self.cameras).start()
+        self.loop = InferenceLoop(self.parts.detectors, self.cameras).start()
         return self
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -30,12 +30,18 @@ def pipeline_detector_settings(settings: EdgeSettings) -> DetectorSettings:
     return settings.detector.model_copy(update={"conf_threshold": floor})
 
 
-def build_detector(settings: EdgeSettings) -> Detector:
-    det = Detector(pipeline_detector_settings(settings))
-    det.warmup()
-    log.info("detector %s v%s on %s (classes: %s)", det.manifest.name, det.manifest.version,
-             det.provider, ", ".join(det.class_names))
-    return det
+def build_detectors(settings: EdgeSettings) -> list[Detector]:
+    """One detector per inference worker (``detector.workers``), each with its own session
+    and buffers; with ``intra_op_threads: 0`` the workers split the cores between them."""
+    ds = pipeline_detector_settings(settings)
+    dets = [Detector(ds) for _ in range(ds.workers)]
+    for det in dets:
+        det.warmup()
+    det = dets[0]
+    log.info("detector %s v%s on %s (classes: %s); %d inference worker(s), %s intra-op "
+             "thread(s) each", det.manifest.name, det.manifest.version, det.provider,
+             ", ".join(det.class_names), len(dets), ds.session_intra_op_threads() or "default")
+    return dets
 
 
 def run_edge(settings: EdgeSettings, events_jsonl: str | None = None,
@@ -43,13 +49,13 @@ def run_edge(settings: EdgeSettings, events_jsonl: str | None = None,
              extra_sinks: list[EventSink] | None = None) -> int:
     """Run until SIGINT/SIGTERM, ``stop`` or the end of every (finite) source; exit code."""
     stop = stop or threading.Event()
-    detector = build_detector(settings)
+    detectors = build_detectors(settings)
     metrics = EdgeMetrics()
     sinks: list[EventSink] = list(extra_sinks or [])
     if events_jsonl:
         target: Path | str = events_jsonl if events_jsonl == "-" else Path(events_jsonl)
         sinks.append(JsonlSink(target, on_drop=metrics.sink_dropped.labels("jsonl").inc))
-    services, parts = build_services(settings, detector, metrics, sinks, mqtt=mqtt, api=api)
+    services, parts = build_services(settings, detectors, metrics, sinks, mqtt=mqtt, api=api)
     agent = EdgeAgent(settings, parts)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,10 +90,12 @@ def _hub_hook(hub: Any, camera: str, names: tuple[str, ...], min_score: float) -
     return hook
 
 
-def build_services(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
+def build_services(settings: EdgeSettings, detectors: Sequence[Detector], metrics: EdgeMetrics,
                    sinks: list[EventSink], *, mqtt: bool, api: bool) -> tuple[Services,
                                                                                AgentParts]:
-    """Start the enabled services; returns them and the agent parts wired to them."""
+    """Start the enabled services; returns them and the agent parts wired to them
+    (``detectors``: one per inference worker, all of the same model)."""
+    detector = detectors[0]
     svc = Services(camera_state={c.id: "down" for c in settings.cameras})
     cams = [c.id for c in settings.cameras]
     ref = model_ref(detector)
@@ -125,7 +128,7 @@ def build_services(settings: EdgeSettings, detector: Detector, metrics: EdgeMetr
         if svc.publisher is not None:
             svc.publisher.set_camera_status(camera, state.value, message[:200], ref)
 
-    parts = AgentParts(detector=detector, model=ref, class_names=detector.class_names,
+    parts = AgentParts(detector=list(detectors), model=ref, class_names=detector.class_names,
                        sinks=sinks, metrics=metrics, on_status=on_status, frame_hooks=hooks,
                        stats=stats)
     return svc, parts

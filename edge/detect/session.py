@@ -74,7 +74,7 @@ def session_options(settings: DetectorSettings) -> Any:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.intra_op_num_threads = settings.intra_op_threads
+    opts.intra_op_num_threads = settings.session_intra_op_threads()
     opts.inter_op_num_threads = settings.inter_op_threads
     opts.log_severity_level = 3
     if not settings.thread_spinning:

@@ -40,7 +40,8 @@ CAPTURE_STATS_EVERY = 30  # frames between reads of the capture's drop counter
 
 @dataclass
 class CameraCounters:
-    """Plain counters the stats publisher reads (one writer: the inference thread)."""
+    """Plain counters the stats publisher reads (one writer at a time: the inference worker
+    whose turn it is for this camera)."""
 
     frames: int = 0
     events: int = 0

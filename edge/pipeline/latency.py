@@ -16,7 +16,8 @@ class LatencyWindow:
         self._lock = threading.Lock()
 
     def add(self, ms: float) -> None:
-        # One writer (the inference thread); the lock only guards readers' snapshots.
+        # One writer at a time (the camera's turn in the inference loop); the lock guards readers'
+        # snapshots.
         with self._lock:
             self._buf[self._n % self._buf.size] = ms
             self._n += 1

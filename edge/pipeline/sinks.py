@@ -1,8 +1,9 @@
 """Where defect events go after the tracker: isolated, non-blocking sinks.
 
-A sink's ``emit`` is called on the inference thread, so it must return at once: each sink that
-does I/O has its own bounded queue and thread, and a full queue drops (counted) rather than
-stalling detection. One failing sink never stops the others (cf. Roboflow Inference's sinks).
+A sink's ``emit`` is called on an inference worker thread (with several workers, for two
+cameras at once), so it must return at once and be thread-safe: each sink that does I/O has its
+own bounded queue and thread, and a full queue drops (counted) rather than stalling detection.
+One failing sink never stops the others (cf. Roboflow Inference's sinks).
 """
 
 from __future__ import annotations

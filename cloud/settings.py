@@ -64,6 +64,11 @@ class CollectorSettings(BaseModel):
         "store are dropped and counted (QoS 1 messages are bounded by MQTT flow control)",
     )
     stats_log_interval_s: float = Field(60.0, gt=0, le=86400, description="counters log period")
+    worker_process: bool = Field(
+        True,
+        description="judge and write messages in a worker process, so one collector uses two "
+        "cores (the MQTT side stays in the main process); off: one process does everything",
+    )
 
     @model_validator(mode="after")
     def _retry(self) -> CollectorSettings:

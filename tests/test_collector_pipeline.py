@@ -16,10 +16,11 @@ from cloud.collector.counters import Counters
 from cloud.collector.intake import Classifier, Item
 from cloud.collector.pipeline import Pipeline, PipelineOptions
 from cloud.collector.policy import BatchPolicy, backoff_delay, receive_maximum
+from cloud.collector.settle import LocalSettler
 from cloud.store.points import Point
 from cloud.store.query import CountRow, InspectedRow
 from cloud.store.sqlite_store import SqliteStore
-from cloud.store.writer import StoreUnavailable
+from cloud.store.writer import PointWriter, StoreUnavailable
 from lineinspect.contract import DeadLetter, encode_payload
 from tests._cloud_helpers import event_stream, event_topic
 
@@ -121,14 +122,33 @@ class FlakyStore:
 
 
 def _items(n: int, bad_every: int = 0) -> list[Item]:
-    classifier = Classifier("c0", 262_144)
     out = []
     for mid, event in enumerate(event_stream(n), start=1):
         payload = b"junk" if bad_every and mid % bad_every == 0 else encode_payload(event)
-        verdict = classifier.classify(event_topic(event), payload, 1)
-        out.append(Item(mid, 1, 0, event_topic(event), payload, verdict.points,
-                        verdict.dead_letter))  # fmt: skip
+        out.append(Item(mid, 1, 0, event_topic(event), payload, 1))
     return out
+
+
+def _is_good(item: Item) -> bool:
+    return item.payload != b"junk"
+
+
+def _event_ids(items: list[Item]) -> list[str]:
+    import json
+
+    return [json.loads(i.payload)["event_id"] for i in items if _is_good(i)]
+
+
+def _settler(writer: PointWriter, counters: Counters, retry_s: tuple[float, float] = (0.2, 5.0)
+             ) -> LocalSettler:
+    return LocalSettler(Classifier("c0", 262_144), writer, counters, retry_s, threading.Event())
+
+
+def _pipeline(writer: PointWriter, link: RecordingLink, policy: BatchPolicy,
+              counters: Counters | None = None, retry_s: tuple[float, float] = (0.2, 5.0),
+              options: PipelineOptions | None = None) -> Pipeline:
+    counters = counters if counters is not None else Counters()
+    return Pipeline(_settler(writer, counters, retry_s), link, policy, counters, options)
 
 
 def _run(pipeline: Pipeline, items: list[Item]) -> None:
@@ -144,12 +164,12 @@ def test_acks_follow_the_write_in_arrival_order(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.sqlite3")
     link = RecordingLink(store=store)
     items = _items(250, bad_every=7)
-    _run(Pipeline(store, link, BatchPolicy(50, 0.5, 0.05), Counters()), items)
+    _run(_pipeline(store, link, BatchPolicy(50, 0.5, 0.05)), items)
     assert link.acked == [i.mid for i in items]
-    good = [i for i in items if i.dead_letter is None]
+    good = [i for i in items if _is_good(i)]
     # when message k is acknowledged, everything up to its batch is already stored
     for pos, item in enumerate(items):
-        stored_before = sum(1 for i in items[: pos + 1] if i.dead_letter is None)
+        stored_before = sum(1 for i in items[: pos + 1] if _is_good(i))
         assert link.written_when_acked[pos] >= stored_before, item.mid
     assert len(link.letters) == len(items) - len(good)
     assert all(dl.reason_code == "not_json" for dl in link.letters)
@@ -160,8 +180,7 @@ def test_failed_writes_are_retried_without_loss_or_reordering(tmp_path: Path) ->
     link = RecordingLink()
     counters = Counters()
     items = _items(120)
-    pipeline = Pipeline(flaky, link, BatchPolicy(40, 0.5, 0.05), counters,
-                        PipelineOptions(retry_min_s=0.01, retry_max_s=0.02))  # fmt: skip
+    pipeline = _pipeline(flaky, link, BatchPolicy(40, 0.5, 0.05), counters, (0.01, 0.02))
     _run(pipeline, items)
     assert link.acked == [i.mid for i in items]
     assert counters.get("write_retries") == 3
@@ -169,14 +188,13 @@ def test_failed_writes_are_retried_without_loss_or_reordering(tmp_path: Path) ->
     rows = flaky.store._conn().execute(
         "SELECT json_extract(fields, '$.event_id') FROM points ORDER BY time_us"
     ).fetchall()
-    assert [r[0] for r in rows] == [p.fields["event_id"] for i in items for p in i.points]
+    assert [r[0] for r in rows] == _event_ids(items)
 
 
 def test_stop_while_the_store_is_down_leaves_messages_unacknowledged(tmp_path: Path) -> None:
     flaky = FlakyStore(SqliteStore(tmp_path / "s.sqlite3"), failures=10**9)
     link = RecordingLink()
-    pipeline = Pipeline(flaky, link, BatchPolicy(10, 0.1, 0.01), Counters(),
-                        PipelineOptions(retry_min_s=0.01, retry_max_s=0.05))  # fmt: skip
+    pipeline = _pipeline(flaky, link, BatchPolicy(10, 0.1, 0.01), retry_s=(0.01, 0.05))
     pipeline.start()
     for item in _items(30):
         pipeline.submit(item)
@@ -190,8 +208,8 @@ def test_stop_while_the_store_is_down_leaves_messages_unacknowledged(tmp_path: P
 
 def test_qos0_is_dropped_and_counted_over_the_backlog_limit(tmp_path: Path) -> None:
     counters = Counters()
-    pipeline = Pipeline(SqliteStore(tmp_path / "s.sqlite3"), RecordingLink(),
-                        POLICY, counters, PipelineOptions(qos0_backlog_limit=100))  # fmt: skip
+    pipeline = _pipeline(SqliteStore(tmp_path / "s.sqlite3"), RecordingLink(), POLICY, counters,
+                         options=PipelineOptions(qos0_backlog_limit=100))  # fmt: skip
     items = _items(150)
     for item in items:  # not started: nothing drains the queue
         item.qos = 0

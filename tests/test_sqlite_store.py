@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cloud.collector.settle_process import ProcessSettler
 from cloud.store.points import make_point
 from cloud.store.query import Scope, TimeRange
 from cloud.store.schema import defect_point
@@ -88,7 +89,7 @@ def test_collector_into_the_embedded_store(
     pub = Publisher(mosquitto_session)
     try:
         with running_collector(settings) as collector:
-            assert isinstance(collector.writer, SqliteStore)
+            assert isinstance(collector.settler, ProcessSettler)  # the default
             pub.publish_events(events)
             wait_until(lambda: collector.counters.get("messages_done") >= 200, 60)
     finally:

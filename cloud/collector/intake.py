@@ -4,7 +4,7 @@ message is data to report, not a reason for the collector to stop."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cloud.store.lineprotocol import LineProtocolError
 from cloud.store.points import Point
@@ -22,18 +22,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Item:
-    """One message on its way through the collector. ``points`` is empty for messages stored
-    nowhere (alarm acks, dead letters seen on the wildcard subscription) and for rejected ones,
-    which carry their ``dead_letter`` instead. ``mid``/``qos``/``link_gen`` say how to
-    acknowledge it, and to which connection."""
+    """One received message waiting for its batch. ``mid``/``qos``/``link_gen`` say how to
+    acknowledge it, and to which connection; it is judged when its batch is settled."""
 
     mid: int
     qos: int
     link_gen: int
     topic: str
     payload: bytes
-    points: list[Point] = field(default_factory=list)
-    dead_letter: DeadLetter | None = None
+    received_ms: int
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud.collector.counters import Counters
-from cloud.collector.intake import Classifier, Item
+from cloud.collector.intake import Item
 from cloud.collector.mqtt_probe import UNSUPPORTED_PROTOCOL, new_client, probe_protocol
 from cloud.settings import CollectorSettings
 from lineinspect.contract import DeadLetter, encode_payload
@@ -74,14 +74,12 @@ class MqttLink:
     def __init__(
         self,
         settings: CollectorSettings,
-        classifier: Classifier,
         counters: Counters,
         receive_maximum: int,
         client_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.client_id = client_id or settings.mqtt.client_id or default_client_id()
-        self._classifier = classifier
         self.sink: Callable[[Item], None] = _no_sink
         self.on_protocol: Callable[[mqtt.MQTTProtocolVersion], None] = _ignore_protocol
         self._counters = counters
@@ -291,20 +289,9 @@ class MqttLink:
         if self._paused:
             return
         self._last_message_at = time.monotonic()
-        payload = bytes(msg.payload)
-        verdict = self._classifier.classify(topic, payload, time.time_ns() // 1_000_000)
         self._counters.add("received")
-        self.sink(
-            Item(
-                mid=msg.mid,
-                qos=msg.qos,
-                link_gen=self._gen,
-                topic=topic,
-                payload=payload,
-                points=verdict.points,
-                dead_letter=verdict.dead_letter,
-            )
-        )
+        received_ms = time.time_ns() // 1_000_000
+        self.sink(Item(msg.mid, msg.qos, self._gen, topic, bytes(msg.payload), received_ms))
 
     def _check_broker_version(self, client: mqtt.Client, payload: bytes) -> None:
         self._version_checked = True

@@ -1,4 +1,5 @@
-"""The collector: MQTT link + classifier + ordered batch writer, wired from settings."""
+"""The collector: MQTT link + ordered batch pipeline + settler (judge and write, in a worker
+process by default), wired from settings."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from cloud.collector.intake import Classifier
 from cloud.collector.mqtt_link import MqttLink, default_client_id
 from cloud.collector.pipeline import Pipeline, PipelineOptions
 from cloud.collector.policy import BatchPolicy, receive_maximum
+from cloud.collector.settle import LocalSettler, Settler
+from cloud.collector.settle_process import ProcessSettler
 from cloud.settings import CloudSettings
 from cloud.store.factory import batch_limits, build_writer
 from cloud.store.writer import PointWriter
@@ -35,31 +38,40 @@ class Collector:
         limits = batch_limits(settings)
         self.client_id = client_id or cs.mqtt.client_id or default_client_id()
         self.counters = Counters()
-        self.writer = writer if writer is not None else build_writer(settings)
+        self.settler = self._settler(writer)
         self.link = MqttLink(
-            cs,
-            Classifier(self.client_id, cs.max_payload_bytes, cs.deadletter_topic),
-            self.counters,
-            receive_maximum(limits.points),
-            client_id=self.client_id,
+            cs, self.counters, receive_maximum(limits.points), client_id=self.client_id
         )
         self.pipeline = Pipeline(
-            self.writer,
+            self.settler,
             self.link,
             # MQTT 5: the batch fills up to size or age; the broker keeps sending until our
             # Receive Maximum, so a pause in the stream says nothing (and on a busy machine a
             # scheduling hiccup would cut batches short). MQTT 3.1.1 (below) writes on pauses.
             BatchPolicy(limits.points, limits.wait_ms / 1000.0, (cs.linger_ms or 0) / 1000.0),
             self.counters,
-            PipelineOptions(
-                cs.retry_min_s, cs.retry_max_s, cs.qos0_backlog_limit, self.client_id
-            ),
+            PipelineOptions(cs.qos0_backlog_limit),
         )
         self.link.sink = self.pipeline.submit
         self.link.on_protocol = self._protocol_changed
         if self.link.protocol == mqtt.MQTTv311:
             self._protocol_changed(mqtt.MQTTv311)
         self._log_every = cs.stats_log_interval_s
+
+    def _settler(self, writer: PointWriter | None) -> Settler:
+        """In a worker process unless a writer object is handed in (tests, embedded use)
+        or the setting says otherwise."""
+        cs = self.settings.collector
+        if writer is None and cs.worker_process:
+            return ProcessSettler(self.settings, self.client_id, self.counters)
+        classifier = Classifier(self.client_id, cs.max_payload_bytes, cs.deadletter_topic)
+        return LocalSettler(
+            classifier,
+            writer if writer is not None else build_writer(self.settings),
+            self.counters,
+            (cs.retry_min_s, cs.retry_max_s),
+            threading.Event(),
+        )
 
     def _protocol_changed(self, protocol: mqtt.MQTTProtocolVersion) -> None:
         if protocol == mqtt.MQTTv311:
@@ -70,6 +82,7 @@ class Collector:
             self.pipeline.set_policy(dataclasses.replace(self.pipeline.policy, linger_s=linger))
 
     def start(self) -> None:
+        self.settler.start()
         self.pipeline.start()
         self.link.start()
         log.info("collector %s started", self.link.client_id)
@@ -78,7 +91,7 @@ class Collector:
         self.link.pause_intake()
         self.pipeline.stop(drain_timeout_s)
         self.link.stop()
-        self.writer.close()
+        self.settler.close()
         log.info("collector stopped; counters %s", self.counters.snapshot())
 
     def retire(self, quiet_s: float, timeout_s: float = 3600.0) -> bool:
@@ -100,7 +113,7 @@ class Collector:
         self.link.pause_intake()
         self.pipeline.stop()
         self.link.stop(end_session=drained)
-        self.writer.close()
+        self.settler.close()
         log.info("retire %s: %s; counters %s", self.client_id,
                  "drained, session ended" if drained else "NOT drained, session kept",
                  self.counters.snapshot())  # fmt: skip

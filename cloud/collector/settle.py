@@ -1,0 +1,150 @@
+"""Settling a batch: judge every message, write the points of the good ones, and say which
+ones became dead letters. Runs in the collector's writer thread, or in its worker process
+(``settle_process``); either way it returns only once the batch's points are stored."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
+
+from cloud.collector.counters import Counters
+from cloud.collector.intake import Classifier, Verdict
+from cloud.collector.policy import backoff_delay
+from cloud.store.points import Point
+from cloud.store.writer import BatchTooLarge, PointsRejected, PointWriter, StoreUnavailable
+from lineinspect.contract import DeadLetter, make_dead_letter
+
+log = logging.getLogger(__name__)
+
+Raw = tuple[str, bytes, int]
+"""One received message as the settler sees it: topic, payload, receive time (Unix ms)."""
+
+
+class Stopping(Exception):
+    """The collector is stopping while the batch is not stored; nothing of it may be acked."""
+
+
+class AbortFlag(Protocol):
+    """A ``threading.Event`` or a ``multiprocessing`` one."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class Settler(Protocol):
+    def settle(self, batch: Sequence[Raw]) -> list[DeadLetter | None]:
+        """Store the batch's points (retrying until stored) and return, per message, its dead
+        letter or None. Raises :class:`Stopping` if aborted first."""
+
+    def start(self) -> None: ...
+
+    def abort(self) -> None:
+        """Give up on a batch that cannot be stored now (the collector is stopping)."""
+
+    def close(self) -> None: ...
+
+
+class LocalSettler:
+    def __init__(
+        self,
+        classifier: Classifier,
+        writer: PointWriter,
+        counters: Counters,
+        retry_s: tuple[float, float],
+        aborted: AbortFlag,
+        chunk: int = 1000,
+    ) -> None:
+        self._classifier = classifier
+        self._writer = writer
+        self._counters = counters
+        self._retry = retry_s
+        self._aborted = aborted
+        self._chunk = chunk
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="store-write")
+
+    def start(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        set_flag = getattr(self._aborted, "set", None)
+        if set_flag is not None:
+            set_flag()
+
+    def close(self) -> None:
+        self._writer_thread.shutdown(wait=True)
+        self._writer.close()
+
+    def settle(self, batch: Sequence[Raw]) -> list[DeadLetter | None]:
+        # Judged in chunks, each written while the next is judged: the store's time and ours
+        # overlap (one writer thread keeps the writes in order, one at a time).
+        classify = self._classifier.classify
+        dead: list[DeadLetter | None] = []
+        writing: Future[list[DeadLetter | None]] | None = None
+        for start in range(0, len(batch), self._chunk):
+            chunk = batch[start : start + self._chunk]
+            verdicts = [classify(topic, payload, ms) for topic, payload, ms in chunk]
+            if writing is not None:
+                dead.extend(writing.result())
+            writing = self._writer_thread.submit(self._store, verdicts, chunk)
+        if writing is not None:
+            dead.extend(writing.result())
+        return dead
+
+    def _store(self, verdicts: list[Verdict], chunk: Sequence[Raw]) -> list[DeadLetter | None]:
+        dead = [v.dead_letter for v in verdicts]
+        points = [p for v in verdicts for p in v.points]
+        if not points:
+            return dead
+        try:
+            self._write(points)
+        except PointsRejected as exc:
+            log.warning("store rejected a batch (%s); writing its messages one by one", exc)
+            for i, (verdict, raw) in enumerate(zip(verdicts, chunk, strict=True)):
+                if verdict.points:
+                    dead[i] = self._write_alone(verdict, raw)
+        self._counters.add("points_written", len(points))
+        self._counters.add("batches")
+        return dead
+
+    def _write(self, points: Sequence[Point]) -> None:
+        """Write with retries until it succeeds; split on 'too large'; raise PointsRejected."""
+        attempt = 0
+        while True:
+            try:
+                self._writer.write(points)
+                return
+            except BatchTooLarge:
+                if len(points) == 1:
+                    raise PointsRejected("a single point is too large for the store") from None
+                half = len(points) // 2
+                self._write(points[:half])
+                self._write(points[half:])
+                return
+            except StoreUnavailable as exc:
+                delay = backoff_delay(attempt, *self._retry)
+                if attempt == 0 or attempt % 10 == 0:
+                    log.warning("store write failed (%s); retrying in %.1f s", exc, delay)
+                self._counters.add("write_retries")
+                attempt += 1
+                if self._aborted.wait(delay):
+                    raise Stopping from None
+
+    def _write_alone(self, verdict: Verdict, raw: Raw) -> DeadLetter | None:
+        """Write one message's points; if the store rejects them, its dead letter."""
+        try:
+            self._write(verdict.points)
+            return None
+        except PointsRejected as exc:
+            topic, payload, _ = raw
+            return make_dead_letter(
+                topic=topic,
+                payload=payload,
+                reason_code="store_rejected",
+                reason=str(exc),
+                received_ms=int(time.time() * 1000),
+                collector=self._classifier.collector_id,
+            )

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 FieldValue = bool | int | float | str
 
@@ -61,32 +62,52 @@ def escape_key(what: str, text: str) -> str:
     return text.translate(_KEY)
 
 
-def format_field_value(key: str, value: FieldValue) -> str:
-    kind = type(value)
-    if kind is float:
-        if not math.isfinite(value):  # type: ignore[arg-type]
-            raise LineProtocolError(f"field {key!r}: {value} is not a finite number")
-        return repr(value)
-    if kind is str:
-        return '"' + value.translate(_STRING) + '"'  # type: ignore[union-attr]
-    return _format_other(key, value)
+def _format_float(key: str, value: float) -> str:
+    if not math.isfinite(value):
+        raise LineProtocolError(f"field {key!r}: {value} is not a finite number")
+    return repr(value)
+
+
+def _format_str(key: str, value: str) -> str:
+    return '"' + value.translate(_STRING) + '"'
+
+
+def _format_int(key: str, value: int) -> str:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise LineProtocolError(f"field {key!r}: integer {value} does not fit in int64")
+    return f"{value}i"
+
+
+def _format_bool(key: str, value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _format_other(key: str, value: FieldValue) -> str:
-    # bool before int: True is an int in Python, but a boolean in line protocol.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise LineProtocolError(f"field {key!r}: integer {value} does not fit in int64")
-        return f"{value}i"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise LineProtocolError(f"field {key!r}: {value} is not a finite number")
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.translate(_STRING) + '"'
+    # Subclasses of the four types (an IntEnum, a str subclass...): bool before int, because
+    # True is an int in Python but a boolean in line protocol.
+    for kind, fmt in _BY_BASE:
+        if isinstance(value, kind):
+            return fmt(key, value)
     raise LineProtocolError(f"field {key!r}: unsupported type {type(value).__name__}")
+
+
+_Formatter = Callable[[str, Any], str]
+_BY_BASE: tuple[tuple[type, _Formatter], ...] = (
+    (bool, _format_bool),
+    (int, _format_int),
+    (float, _format_float),
+    (str, _format_str),
+)
+_BY_TYPE: dict[type, _Formatter] = dict(_BY_BASE)
+
+
+def format_field_value(key: str, value: FieldValue) -> str:
+    return _BY_TYPE.get(type(value), _format_other)(key, value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _field_prefix(key: str) -> str:
+    return escape_key("field key", key) + "="
 
 
 def encode_tags(tags: Iterable[tuple[str, str]]) -> str:
@@ -108,9 +129,12 @@ def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
 def encode_fields(fields: Mapping[str, FieldValue]) -> str:
     if not fields:
         raise LineProtocolError("a point needs at least one field")
+    by_type = _BY_TYPE
     return ",".join(
-        f"{escape_key('field key', key)}={format_field_value(key, value)}"
-        for key, value in fields.items()
+        [
+            _field_prefix(key) + by_type.get(type(value), _format_other)(key, value)
+            for key, value in fields.items()
+        ]
     )
 
 

@@ -16,6 +16,7 @@ site id, and a station-level topic (6 segments) can never be mistaken for a came
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -123,6 +124,9 @@ def address_topic(address: TopicAddress) -> str:
     return build_topic(address.kind, address.site, address.line, address.station, address.camera)
 
 
+# A subscriber sees the same few hundred topics over and over (cameras x kinds); only valid
+# ones are cached (lru_cache does not keep exceptions), so junk cannot crowd them out.
+@functools.lru_cache(maxsize=4096)
 def parse_topic(topic: str) -> TopicAddress:
     """Inverse of :func:`build_topic`; raises :class:`ContractError` for any other topic."""
     if len(topic) > MAX_TOPIC_LENGTH:

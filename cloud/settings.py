@@ -51,8 +51,8 @@ class CollectorSettings(BaseModel):
         le=10_000,
         description="write the pending batch once no message arrived for this long. None: 20 ms "
         "on MQTT 3.1.1 (the broker stops at its in-flight cap until we acknowledge), off on "
-        "MQTT 5 (Receive Maximum covers two batches). Set it for an MQTT 5 broker that caps "
-        "in-flight messages below 2 x batch_size (EMQX: mqtt.max_inflight)",
+        "MQTT 5 (Receive Maximum covers three batches). Set it for an MQTT 5 broker that caps "
+        "in-flight messages below 3 x batch_size (EMQX: mqtt.max_inflight)",
     )
     retry_min_s: float = Field(0.2, gt=0, le=60, description="first back-off after a failed write")
     retry_max_s: float = Field(5.0, gt=0, le=600, description="longest back-off between retries")

@@ -51,8 +51,8 @@ def test_backoff_doubles_up_to_the_cap(attempt: int, want: float) -> None:
     assert backoff_delay(attempt, 0.2, 5.0) == pytest.approx(want)
 
 
-@pytest.mark.parametrize(("batch", "want"), [(1, 100), (5000, 10000), (40000, 65535)])
-def test_receive_maximum_leaves_room_for_two_batches(batch: int, want: int) -> None:
+@pytest.mark.parametrize(("batch", "want"), [(1, 100), (5000, 15000), (40000, 65535)])
+def test_receive_maximum_leaves_room_for_three_batches(batch: int, want: int) -> None:
     assert receive_maximum(batch) == want
 
 

@@ -156,3 +156,26 @@ def test_the_worker_dies_with_a_killed_collector(
     workers = _children(pid)
     coll.kill()
     wait_until(lambda: not any(_alive(w) for w in workers), 10, "worker outlived the collector")
+
+
+def test_batches_in_flight_when_the_worker_dies_are_all_settled_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    counters = Counters()
+    settler = ProcessSettler(_sqlite_settings(path), "c-test", counters)
+    settler.start()
+    batches = [_batch(1500, later_by_ms=k * 3_600_000, junk_every=500) for k in range(3)]
+    try:
+        settler.settle(_batch(1, later_by_ms=-3_600_000))  # the worker is up
+        victim = settler.pid
+        assert victim is not None
+        answers = [settler.submit(b) for b in batches]  # all three with the worker at once
+        os.kill(victim, signal.SIGKILL)
+        dead = [a.result() for a in answers]
+    finally:
+        settler.close()
+    assert counters.get("worker_restarts") >= 1
+    for letters in dead:  # each answer is its own batch's: dead letters at its junk positions
+        assert [i for i, d in enumerate(letters) if d is not None] == [499, 999, 1499]
+    stored = _stored_ids(path)
+    assert len(stored) == len(set(stored))
+    assert set(stored) >= set().union(*(_ids(b) for b in batches))

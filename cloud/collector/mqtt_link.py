@@ -1,7 +1,7 @@
 """The collector's MQTT connection: persistent session, shared subscription, manual acks.
 
 * MQTT 5: ``clean_start=False`` + Session Expiry, so QoS 1 messages wait in the broker while
-  the collector is away; a Receive Maximum large enough for two batches, because every message
+  the collector is away; a Receive Maximum large enough for three batches, because every message
   stays unacknowledged until its batch is written; ``$share/{group}/lineinspect/v1/#``.
 * A broker that refuses MQTT 5 (or shared subscriptions) gets MQTT 3.1.1 with a persistent
   session and a plain subscription: replicas then each get every message, which the point

@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,10 +22,13 @@ from typing import Protocol
 from cloud.collector.counters import Counters
 from cloud.collector.intake import Item
 from cloud.collector.policy import BatchPolicy
-from cloud.collector.settle import Settler, Stopping
+from cloud.collector.settle import Pending, Settler, Stopping
 from lineinspect.contract import DeadLetter
 
 log = logging.getLogger(__name__)
+
+IN_FLIGHT = 2
+"""Batches with the settler at once (see ``policy.receive_maximum``)."""
 
 
 class PendingPublish(Protocol):
@@ -105,26 +109,37 @@ class Pipeline:
 
     # -- writer thread --------------------------------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.is_set():
-            batch = self._collect()
-            if not batch:
-                continue
-            try:
-                self._process(batch)
-            except Stopping:
-                return
-            except Exception:  # keep the thread alive; the batch stays unacknowledged
-                log.exception("collector writer failed on a batch of %d messages", len(batch))
-                self._stop.set()
-                return
-            if self._queue.empty():
-                self._idle.set()
-
-    def _collect(self) -> list[Item]:
+        # Up to IN_FLIGHT batches are with the settler at once: the next one is handed over
+        # before the previous one's acks are sent, so the settler never waits for us. Answers
+        # (and so acks) come in submission order.
+        in_flight: deque[tuple[list[Item], Pending]] = deque()
         try:
-            first = self._queue.get(timeout=0.2)
+            while not self._stop.is_set():
+                batch = self._collect(0.0 if in_flight else 0.2)
+                if batch:
+                    in_flight.append((batch, self._settler.submit([
+                        (i.topic, i.payload, i.received_ms) for i in batch
+                    ])))  # fmt: skip
+                while in_flight and (
+                    not batch or len(in_flight) >= IN_FLIGHT or in_flight[0][1].done()
+                ):
+                    items, pending = in_flight.popleft()
+                    self._finish(items, pending.result())
+                if not in_flight and self._queue.empty():
+                    self._idle.set()
+        except Stopping:
+            return
+        except Exception:  # the batches in flight stay unacknowledged; the broker keeps them
+            log.exception("collector writer failed")
+            self._stop.set()
+
+    def _collect(self, wait_first_s: float) -> list[Item]:
+        try:
+            if wait_first_s > 0:
+                first = self._queue.get(timeout=wait_first_s)
+            else:
+                first = self._queue.get_nowait()
         except queue.Empty:
-            self._idle.set()
             return []
         # Sized in messages: each stored message is one point (stats, events, alarms).
         batch = [first]
@@ -140,8 +155,7 @@ class Pipeline:
             batch.append(item)
         return batch
 
-    def _process(self, batch: list[Item]) -> None:
-        dead = self._settler.settle([(i.topic, i.payload, i.received_ms) for i in batch])
+    def _finish(self, batch: list[Item], dead: list[DeadLetter | None]) -> None:
         pending = [(dl, self._link.publish_dead_letter(dl)) for dl in dead if dl is not None]
         for dl, waiter in pending:
             self._await_published(waiter)

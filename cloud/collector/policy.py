@@ -37,6 +37,6 @@ def backoff_delay(attempt: int, min_s: float, max_s: float) -> float:
 
 
 def receive_maximum(batch_points: int) -> int:
-    """MQTT 5 Receive Maximum to ask for: room for two batches (one being written, one filling),
-    within the protocol's 16-bit limit."""
-    return max(100, min(65535, 2 * batch_points))
+    """MQTT 5 Receive Maximum to ask for: room for three batches (two with the settler, one
+    filling), within the protocol's 16-bit limit."""
+    return max(100, min(65535, 3 * batch_points))

@@ -1,6 +1,9 @@
 """Settling a batch: judge every message, write the points of the good ones, and say which
-ones became dead letters. Runs in the collector's writer thread, or in its worker process
-(``settle_process``); either way it returns only once the batch's points are stored."""
+ones became dead letters. Runs in the collector's process, or in its worker process
+(``settle_process``); either way a batch's answer comes only once its points are stored.
+
+Batches are *submitted* and answered later, in order, so the collector can hand over the next
+batch while the previous one is still being written (see ``Pipeline``)."""
 
 from __future__ import annotations
 
@@ -35,10 +38,18 @@ class AbortFlag(Protocol):
     def wait(self, timeout: float | None = None) -> bool: ...
 
 
+class Pending(Protocol):
+    """A submitted batch's answer: per message its dead letter or None, once the batch's points
+    are stored. ``result`` raises :class:`Stopping` if the settler was aborted first."""
+
+    def done(self) -> bool: ...
+
+    def result(self) -> list[DeadLetter | None]: ...
+
+
 class Settler(Protocol):
-    def settle(self, batch: Sequence[Raw]) -> list[DeadLetter | None]:
-        """Store the batch's points (retrying until stored) and return, per message, its dead
-        letter or None. Raises :class:`Stopping` if aborted first."""
+    def submit(self, batch: Sequence[Raw]) -> Pending:
+        """Start settling ``batch``; batches are stored in the order they are submitted."""
 
     def start(self) -> None: ...
 
@@ -46,6 +57,14 @@ class Settler(Protocol):
         """Give up on a batch that cannot be stored now (the collector is stopping)."""
 
     def close(self) -> None: ...
+
+
+def _gather(chunks: list[Future[list[DeadLetter | None]]]) -> list[DeadLetter | None]:
+    # Runs on the writer thread after the chunks' own tasks, so every one of them is done.
+    out: list[DeadLetter | None] = []
+    for chunk in chunks:
+        out.extend(chunk.result())
+    return out
 
 
 class LocalSettler:
@@ -79,20 +98,18 @@ class LocalSettler:
         self._writer.close()
 
     def settle(self, batch: Sequence[Raw]) -> list[DeadLetter | None]:
-        # Judged in chunks, each written while the next is judged: the store's time and ours
-        # overlap (one writer thread keeps the writes in order, one at a time).
+        return self.submit(batch).result()
+
+    def submit(self, batch: Sequence[Raw]) -> Future[list[DeadLetter | None]]:
+        # Judged here in chunks, each written by the one writer thread while the next chunk (or
+        # the next batch) is judged: the store's time and ours overlap, the writes keep order.
         classify = self._classifier.classify
-        dead: list[DeadLetter | None] = []
-        writing: Future[list[DeadLetter | None]] | None = None
+        chunks: list[Future[list[DeadLetter | None]]] = []
         for start in range(0, len(batch), self._chunk):
             chunk = batch[start : start + self._chunk]
             verdicts = [classify(topic, payload, ms) for topic, payload, ms in chunk]
-            if writing is not None:
-                dead.extend(writing.result())
-            writing = self._writer_thread.submit(self._store, verdicts, chunk)
-        if writing is not None:
-            dead.extend(writing.result())
-        return dead
+            chunks.append(self._writer_thread.submit(self._store, verdicts, chunk))
+        return self._writer_thread.submit(_gather, chunks)
 
     def _store(self, verdicts: list[Verdict], chunk: Sequence[Raw]) -> list[DeadLetter | None]:
         dead = [v.dead_letter for v in verdicts]

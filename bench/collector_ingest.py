@@ -210,8 +210,10 @@ class Collector:
         self.logs: list[Path] = []
         for i in range(args.replicas):
             config = {
-                "collector": {"mqtt": {"url": broker.url, "client_id": f"bench-collector-{i}"},
-                              "stats_log_interval_s": 5.0},
+                "collector": {"mqtt": {"url": broker.url, "client_id": f"{db}-{i}"},
+                              "stats_log_interval_s": 5.0,
+                              "worker_process": args.worker_process,
+                              "share_group": db.replace("_", "-")},
                 "influx": {"api": "v1", "url": influx.url, "database": db,
                            "create_database": True, "batch_size": args.batch_size,
                            "flush_interval_ms": args.flush_ms},
@@ -315,6 +317,10 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--live", action=argparse.BooleanOptionalAction, default=True,
                     help="also time the collector while 2x --events are being published")
+    ap.add_argument("--worker-process", action=argparse.BooleanOptionalAction, default=True,
+                    help="collector.worker_process (the product default: on)")
+    ap.add_argument("--one-process", action=argparse.BooleanOptionalAction, default=True,
+                    help="also drain with worker_process off, same run (one_process_events_per_s)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="collector-bench-") as tmp:
@@ -327,6 +333,15 @@ def main() -> int:
             collector = Collector(broker, influx, work, "bench_collector", args)
             fast, fast_live, ids = measure(collector, broker, influx, "bench_collector",
                                            args.events, args)  # fmt: skip
+            one = None
+            if args.one_process and args.worker_process:
+                one_args = argparse.Namespace(**{**vars(args), "live": False,
+                                                 "worker_process": False})
+                single = Collector(broker, influx, work, "bench_one_process", one_args)
+                one, _, one_ids = measure(single, broker, influx, "bench_one_process",
+                                          args.events, one_args)  # fmt: skip
+                if len(set(one_ids)) != args.events:
+                    raise RuntimeError("the one-process collector lost events")
             influx.create_database("bench_naive")
             naive = Naive(broker, influx, "bench_naive", args.naive_replicas)
             slow, _, naive_ids = measure(naive, broker, influx, "bench_naive", args.naive_events,
@@ -351,6 +366,8 @@ def main() -> int:
         "live_publish_events_per_s": (round(fast_live["publish_events_per_s"], 1)
                                       if fast_live else None),
         "publish_events_per_s": round(fast["publish_events_per_s"], 1),
+        "one_process_events_per_s": round(one["events_per_s"], 1) if one else None,
+        "worker_process": args.worker_process,
         "publishers": args.publishers,
         "replicas": args.replicas,
         "naive_replicas": args.naive_replicas,
@@ -360,7 +377,8 @@ def main() -> int:
     }
     print(f"collector: drains {result['events_per_s']} events/s ({args.events} queued events), "
           f"live {result['live_events_per_s']} events/s; naive drains "
-          f"{result['naive_events_per_s']} events/s; lost {result['lost']}")  # fmt: skip
+          f"{result['naive_events_per_s']} events/s; one process (worker_process off) "
+          f"{result['one_process_events_per_s']} events/s; lost {result['lost']}")  # fmt: skip
     print(json.dumps(result))
     return 0 if result["lost"] == 0 and result["naive_lost"] == 0 else 1
 

@@ -11,8 +11,14 @@ Starts a real Mosquitto and a real influxd (Debian's 1.6) on free loopback ports
    would use, and the figure would be the publishers' as much as the collector's.
 2. collector, live (``live_events_per_s``): the same collector running while the publishers
    publish ``2 x --events`` more, timed from the first publish; everything shares the cores.
-3. naive: a minimal subscriber (QoS 1, auto-ack, parse, one HTTP write per message, persistent
+3. one process: the collector with ``collector.worker_process`` off, drained the same way
+   (``one_process_events_per_s``: what the worker process buys).
+4. naive: a minimal subscriber (QoS 1, auto-ack, parse, one HTTP write per message, persistent
    session), drained the same way with ``--naive-events``.
+
+The drains of 1, 3 and 4 alternate ``--repeats`` times (each into its own database, each
+contender under a new client id) and the medians are reported with every run's figure: this
+VM's speed drifts within minutes. The live run is done once, in the first repeat.
 
 Zero loss is checked, not assumed: the stored event ids are read back and compared. The last
 line printed is one JSON object with ``events_per_s``, ``naive_events_per_s``, ``sent``,
@@ -27,6 +33,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,8 +102,8 @@ def publisher(worker: int, count: int, port: int, first_ms: int, go: Any, result
     client.loop_stop()
 
 
-def naive_subscriber(port: int, influx_url: str, db: str, connected: Any, index: int = 0,
-                     shared: bool = False) -> None:
+def naive_subscriber(port: int, influx_url: str, db: str, connected: Any, client_id: str,
+                     share_group: str | None = None) -> None:
     """The obvious way: subscribe, and for each message parse it and write one point. It keeps
     a persistent session, like the collector, so both can be timed draining the same backlog."""
     import paho.mqtt.client as mqtt
@@ -115,15 +122,15 @@ def naive_subscriber(port: int, influx_url: str, db: str, connected: Any, index:
 
     def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         connected.set()
-        prefix = "$share/bench-naive/" if shared else ""
+        prefix = f"$share/{share_group}/" if share_group else ""
         client.subscribe(prefix + "lineinspect/v1/+/+/+/+/events", qos=1)
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-naive-{index}",
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                          protocol=mqtt.MQTTv5)  # fmt: skip
     client.on_message = on_message
     client.on_connect = on_connect
     props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
+    props.SessionExpiryInterval = 60
     client.connect("127.0.0.1", port, clean_start=False, properties=props)
     client.loop_forever()
 
@@ -213,7 +220,9 @@ class Collector:
                 "collector": {"mqtt": {"url": broker.url, "client_id": f"{db}-{i}"},
                               "stats_log_interval_s": 5.0,
                               "worker_process": args.worker_process,
-                              "share_group": db.replace("_", "-")},
+                              "share_group": db.replace("_", "-"),
+                              # an old contender's session must not keep collecting copies
+                              "session_expiry_s": 60},
                 "influx": {"api": "v1", "url": influx.url, "database": db,
                            "create_database": True, "batch_size": args.batch_size,
                            "flush_interval_ms": args.flush_ms},
@@ -256,9 +265,10 @@ class Naive:
     """``replicas`` naive subscriber processes (on a shared subscription when more than one)."""
 
     def __init__(self, broker: MosquittoServer, influx: InfluxServer, db: str,
-                 replicas: int = 1) -> None:
+                 replicas: int = 1, index: int = 0) -> None:
         self.args = (broker.port, influx.url, db)
         self.replicas = replicas
+        self.index = index
         self.procs: list[Any] = []
 
     def start(self) -> Callable[[], bool]:
@@ -267,8 +277,9 @@ class Naive:
         for i in range(self.replicas):
             connected = ctx.Event()
             events.append(connected)
+            group = f"bench-naive-{self.index}" if self.replicas > 1 else None
             self.procs.append(ctx.Process(target=naive_subscriber, args=(
-                *self.args, connected, i, self.replicas > 1)))
+                *self.args, connected, f"bench-naive-{self.index}-{i}", group)))
             self.procs[-1].start()
         return lambda: all(e.is_set() for e in events)
 
@@ -319,10 +330,16 @@ def main() -> int:
                     help="also time the collector while 2x --events are being published")
     ap.add_argument("--worker-process", action=argparse.BooleanOptionalAction, default=True,
                     help="collector.worker_process (the product default: on)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="alternating drains of each contender; medians are reported")
     ap.add_argument("--one-process", action=argparse.BooleanOptionalAction, default=True,
                     help="also drain with worker_process off, same run (one_process_events_per_s)")
     args = ap.parse_args()
 
+    runs: dict[str, list[float]] = {"collector": [], "one_process": [], "naive": []}
+    fast_live: dict[str, float] | None = None
+    sent = lost = naive_lost = 0
+    pub_rates: list[float] = []
     with tempfile.TemporaryDirectory(prefix="collector-bench-") as tmp:
         work = Path(tmp)
         broker = MosquittoServer(work / "mosquitto", max_queued_messages=1_000_000)
@@ -330,43 +347,64 @@ def main() -> int:
         broker.start()
         influx.start()
         try:
-            collector = Collector(broker, influx, work, "bench_collector", args)
-            fast, fast_live, ids = measure(collector, broker, influx, "bench_collector",
-                                           args.events, args)  # fmt: skip
-            one = None
-            if args.one_process and args.worker_process:
-                one_args = argparse.Namespace(**{**vars(args), "live": False,
-                                                 "worker_process": False})
-                single = Collector(broker, influx, work, "bench_one_process", one_args)
-                one, _, one_ids = measure(single, broker, influx, "bench_one_process",
-                                          args.events, one_args)  # fmt: skip
-                if len(set(one_ids)) != args.events:
-                    raise RuntimeError("the one-process collector lost events")
-            influx.create_database("bench_naive")
-            naive = Naive(broker, influx, "bench_naive", args.naive_replicas)
-            slow, _, naive_ids = measure(naive, broker, influx, "bench_naive", args.naive_events,
-                                         argparse.Namespace(**{**vars(args), "live": False}))
+            # Contenders alternate, each drain into a database of its own: this VM's speed
+            # drifts within minutes, so medians of alternating runs, not one run each.
+            for r in range(args.repeats):
+                db = f"bench_collector_{r}"
+                live_now = args.live and r == 0
+                run_args = argparse.Namespace(**{**vars(args), "live": live_now})
+                fast, lv, ids = measure(Collector(broker, influx, work, db, run_args), broker,
+                                        influx, db, args.events, run_args)  # fmt: skip
+                fast_live = lv or fast_live
+                runs["collector"].append(fast["events_per_s"])
+                pub_rates.append(fast["publish_events_per_s"])
+                expected = args.events * (3 if lv else 1)
+                sent += expected
+                lost += expected - len(set(ids))
+                if args.one_process and args.worker_process:
+                    db = f"bench_one_process_{r}"
+                    one_args = argparse.Namespace(**{**vars(args), "live": False,
+                                                     "worker_process": False})
+                    one, _, one_ids = measure(Collector(broker, influx, work, db, one_args),
+                                              broker, influx, db, args.events, one_args)
+                    runs["one_process"].append(one["events_per_s"])
+                    sent += args.events
+                    lost += args.events - len(set(one_ids))
+                db = f"bench_naive_{r}"
+                influx.create_database(db)
+                naive = Naive(broker, influx, db, args.naive_replicas, index=r)
+                slow, _, naive_ids = measure(naive, broker, influx, db, args.naive_events,
+                                             argparse.Namespace(**{**vars(args), "live": False}))
+                runs["naive"].append(slow["events_per_s"])
+                naive_lost += args.naive_events - len(set(naive_ids))
+                print(f"repeat {r + 1}/{args.repeats}: collector {fast['events_per_s']:.0f}/s, "
+                      f"one process {runs['one_process'][-1] if runs['one_process'] else 0:.0f}"
+                      f"/s, naive {slow['events_per_s']:.0f}/s", flush=True)  # fmt: skip
         finally:
             broker.stop()
             influx.stop()
 
-    expected = args.events * (3 if fast_live else 1)
-    unique = len(set(ids))
+    med = {k: statistics.median(v) if v else None for k, v in runs.items()}
+    assert med["collector"] is not None and med["naive"] is not None
     result = {
-        "events_per_s": round(fast["events_per_s"], 1),
-        "naive_events_per_s": round(slow["events_per_s"], 1),
-        "speedup": round(fast["events_per_s"] / slow["events_per_s"], 1),
-        "sent": expected,
-        "stored_unique": unique,
-        "stored_points": len(ids),
-        "lost": expected - unique,
-        "naive_sent": args.naive_events,
-        "naive_lost": args.naive_events - len(set(naive_ids)),
+        "events_per_s": round(med["collector"], 1),
+        "naive_events_per_s": round(med["naive"], 1),
+        "speedup": round(med["collector"] / med["naive"], 1),
+        "sent": sent,
+        "stored_unique": sent - lost,
+        "lost": lost,
+        "naive_sent": args.naive_events * args.repeats,
+        "naive_lost": naive_lost,
         "live_events_per_s": round(fast_live["events_per_s"], 1) if fast_live else None,
         "live_publish_events_per_s": (round(fast_live["publish_events_per_s"], 1)
                                       if fast_live else None),
-        "publish_events_per_s": round(fast["publish_events_per_s"], 1),
-        "one_process_events_per_s": round(one["events_per_s"], 1) if one else None,
+        "publish_events_per_s": round(statistics.median(pub_rates), 1),
+        "one_process_events_per_s": (round(med["one_process"], 1)
+                                     if med["one_process"] is not None else None),
+        "runs_events_per_s": [round(x) for x in runs["collector"]],
+        "runs_one_process_events_per_s": [round(x) for x in runs["one_process"]],
+        "runs_naive_events_per_s": [round(x) for x in runs["naive"]],
+        "repeats": args.repeats,
         "worker_process": args.worker_process,
         "publishers": args.publishers,
         "replicas": args.replicas,

@@ -35,6 +35,8 @@ class AbortFlag(Protocol):
 
     def is_set(self) -> bool: ...
 
+    def set(self) -> None: ...
+
     def wait(self, timeout: float | None = None) -> bool: ...
 
 
@@ -89,9 +91,7 @@ class LocalSettler:
         pass
 
     def abort(self) -> None:
-        set_flag = getattr(self._aborted, "set", None)
-        if set_flag is not None:
-            set_flag()
+        self._aborted.set()
 
     def close(self) -> None:
         self._writer_thread.shutdown(wait=True)

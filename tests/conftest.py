@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -63,10 +63,12 @@ def _workdir(base: Path, name: str) -> Path:
     return path
 
 
-# -- Mosquitto ---------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def mosquitto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
-    server = MosquittoServer(tmp_path_factory.mktemp("mosquitto-session"))
+# -- servers ---------------------------------------------------------------------------------
+S = TypeVar("S", bound=ServerProcess)
+
+
+def _running(server: S) -> Iterator[S]:
+    """Start ``server`` for the fixture's life; closed at teardown, also on failure."""
     server.start()
     try:
         yield server
@@ -74,22 +76,12 @@ def mosquitto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosq
         server.close()
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
-    server = MosquittoServer(_workdir(tmp_path, "mosquitto"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+def _factory(make_server: Callable[..., S]) -> Iterator[Callable[..., S]]:
+    """A fixture's ``make(**options)`` that starts servers, every one closed at teardown."""
+    made: list[S] = []
 
-
-@pytest.fixture
-def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoServer]]:
-    made: list[MosquittoServer] = []
-
-    def make(**options: Any) -> MosquittoServer:
-        server = MosquittoServer(_workdir(tmp_path, "mosquitto"), **options)
+    def make(**options: Any) -> S:
+        server = make_server(**options)
         made.append(server)
         server.start()
         return server
@@ -99,6 +91,22 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoServer]
     finally:
         for server in made:
             server.close()
+
+
+# -- Mosquitto ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def mosquitto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
+    yield from _running(MosquittoServer(tmp_path_factory.mktemp("mosquitto-session")))
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
+    yield from _running(MosquittoServer(_workdir(tmp_path, "mosquitto")))
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoServer]]:
+    yield from _factory(lambda **o: MosquittoServer(_workdir(tmp_path, "mosquitto"), **o))
 
 
 @pytest.fixture
@@ -121,36 +129,14 @@ def mosquitto_sub() -> Iterator[Callable[..., MosquittoSub]]:
 # -- InfluxDB ----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def influx_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
-    server = InfluxServer(tmp_path_factory.mktemp("influxd-session"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _running(InfluxServer(tmp_path_factory.mktemp("influxd-session")))
 
 
 @pytest.fixture
 def influx(tmp_path: Path) -> Iterator[InfluxServer]:
-    server = InfluxServer(_workdir(tmp_path, "influxd"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _running(InfluxServer(_workdir(tmp_path, "influxd")))
 
 
 @pytest.fixture
 def influx_factory(tmp_path: Path) -> Iterator[Callable[..., InfluxServer]]:
-    made: list[InfluxServer] = []
-
-    def make(**options: Any) -> InfluxServer:
-        server = InfluxServer(_workdir(tmp_path, "influxd"), **options)
-        made.append(server)
-        server.start()
-        return server
-
-    try:
-        yield make
-    finally:
-        for server in made:
-            server.close()
+    yield from _factory(lambda **o: InfluxServer(_workdir(tmp_path, "influxd"), **o))

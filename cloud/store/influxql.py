@@ -15,9 +15,11 @@ from cloud.store.query import (
     CountRow,
     GroupKey,
     InspectedRow,
+    Latest,
     Record,
     Scope,
     TimeRange,
+    camera_states,
 )
 from cloud.store.schema import ALARMS, DEFECTS, STATS, STATUS
 
@@ -136,32 +138,14 @@ class InfluxQueryStore:
     def alarms(self, scope: Scope, rng: TimeRange, limit: int) -> list[Record]:
         return self._records(recent_query(ALARMS, scope, rng, limit), _CAMERA)
 
-    def _latest(self, measurement: str, scope: Scope) -> dict[tuple[str, ...], dict[str, Any]]:
-        out = {}
-        for rec in self._records(latest_per_camera_query(measurement, scope), _CAMERA):
-            key = tuple(rec.tags.get(k, "") for k in _CAMERA)
-            out[key] = {"time_us": rec.time_us, **rec.fields}
-        return out
+    def _latest(self, measurement: str, scope: Scope) -> Latest:
+        records = self._records(latest_per_camera_query(measurement, scope), _CAMERA)
+        return {tuple(rec.tags.get(k, "") for k in _CAMERA): rec for rec in records}
 
     def camera_states(self, scope: Scope) -> list[CameraState]:
-        status = self._latest(STATUS, scope)
-        stats = self._latest(STATS, scope)
-        alarms = self._latest(ALARMS, scope)
-        out = []
-        for key in sorted(set(status) | set(stats) | set(alarms)):
-            site, line, station, camera = key
-            out.append(
-                CameraState(
-                    site,
-                    line,
-                    station,
-                    camera,
-                    status=status.get(key),
-                    stats=stats.get(key),
-                    alarm=alarms.get(key),
-                )
-            )
-        return out
+        return camera_states(
+            self._latest(STATUS, scope), self._latest(STATS, scope), self._latest(ALARMS, scope)
+        )
 
     def close(self) -> None:
         self._http.close()

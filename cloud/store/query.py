@@ -105,3 +105,30 @@ class QueryStore(Protocol):
 def bucket_start(time_us: int, interval_s: int) -> int:
     step = interval_s * 1_000_000
     return (time_us // step) * step
+
+
+Latest = dict[tuple[str, ...], "Record"]
+"""The newest record of a measurement per camera, keyed by (site, line, station, camera)."""
+
+
+def camera_states(status: Latest, stats: Latest, alarms: Latest) -> list[CameraState]:
+    """One state per camera seen in any of the three, sorted by camera key."""
+
+    def view(rec: Record | None) -> dict[str, Any] | None:
+        return None if rec is None else {"time_us": rec.time_us, **rec.fields}
+
+    out = []
+    for key in sorted(set(status) | set(stats) | set(alarms)):
+        site, line, station, camera = key
+        out.append(
+            CameraState(
+                site,
+                line,
+                station,
+                camera,
+                status=view(status.get(key)),
+                stats=view(stats.get(key)),
+                alarm=view(alarms.get(key)),
+            )
+        )
+    return out

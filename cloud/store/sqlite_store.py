@@ -17,9 +17,11 @@ from cloud.store.query import (
     CountRow,
     GroupKey,
     InspectedRow,
+    Latest,
     Record,
     Scope,
     TimeRange,
+    camera_states,
 )
 from cloud.store.schema import ALARMS, DEFECTS, STATS, STATUS, TAG_KEYS
 from cloud.store.writer import PointsRejected, StoreUnavailable
@@ -185,7 +187,7 @@ class SqliteStore:
     def alarms(self, scope: Scope, rng: TimeRange, limit: int) -> list[Record]:
         return self._recent(ALARMS, scope, rng, limit)
 
-    def _latest_per_camera(self, measurement: str, scope: Scope) -> dict[tuple[str, ...], Record]:
+    def _latest_per_camera(self, measurement: str, scope: Scope) -> Latest:
         where, args = _where(scope, with_class=False)
         # SQLite returns the other columns of the row holding MAX() (documented behaviour).
         sql = (
@@ -196,25 +198,8 @@ class SqliteStore:
         return {tuple(r[k] for k in _CAMERA): _record(r, _CAMERA) for r in rows}
 
     def camera_states(self, scope: Scope) -> list[CameraState]:
-        status = self._latest_per_camera(STATUS, scope)
-        stats = self._latest_per_camera(STATS, scope)
-        alarms = self._latest_per_camera(ALARMS, scope)
-
-        def view(rec: Record | None) -> dict[str, Any] | None:
-            return None if rec is None else {"time_us": rec.time_us, **rec.fields}
-
-        out = []
-        for key in sorted(set(status) | set(stats) | set(alarms)):
-            site, line, station, camera = key
-            out.append(
-                CameraState(
-                    site,
-                    line,
-                    station,
-                    camera,
-                    status=view(status.get(key)),
-                    stats=view(stats.get(key)),
-                    alarm=view(alarms.get(key)),
-                )
-            )
-        return out
+        return camera_states(
+            self._latest_per_camera(STATUS, scope),
+            self._latest_per_camera(STATS, scope),
+            self._latest_per_camera(ALARMS, scope),
+        )

@@ -237,13 +237,12 @@ class ProcessSettler:
         if conn is None or not self._ready:
             raise EOFError("no worker")
         reply = self._receive(conn) if block else conn.recv()
+        if isinstance(reply, tuple) and reply and reply[0] == _FAILED:
+            raise EOFError(f"worker failed: {reply[1]}")  # the batch stays unanswered
         answer, _ = self._unanswered.popleft()
         if reply == _STOPPED:
             answer.stopped = True
             return
-        if isinstance(reply, tuple) and reply and reply[0] == _FAILED:
-            self._unanswered.appendleft((answer, _))
-            raise EOFError(f"worker failed: {reply[1]}")
         dead, moved = reply
         for name, n in moved.items():
             self._counters.add(name, n)
@@ -260,7 +259,8 @@ class ProcessSettler:
         return conn.recv()
 
     def _recover(self, exc: BaseException) -> None:
-        """Replace a dead or failed worker and resend every unanswered batch, in order."""
+        """Replace a dead or failed worker and resend every unanswered batch, in order; if the
+        collector is stopping meanwhile, those batches are answered 'stopped' (not acked)."""
         while True:
             self._counters.add("worker_restarts")
             delay = min(RESTART_DELAY_S[1], RESTART_DELAY_S[0] * 2 ** min(self._restarts, 10))
@@ -269,17 +269,17 @@ class ProcessSettler:
                       "settling %d unanswered batch(es) again", exc, delay,
                       len(self._unanswered))  # fmt: skip
             self._discard_worker()
-            if self._aborted.wait(delay):
-                for answer, _ in self._unanswered:
-                    answer.stopped = True
-                self._unanswered.clear()
-                return
             try:
+                if self._aborted.wait(delay):
+                    raise Stopping
                 for _, raw in self._unanswered:
                     self._send(raw)
                 return
             except Stopping:
-                continue
+                for answer, _ in self._unanswered:
+                    answer.stopped = True
+                self._unanswered.clear()
+                return
             except (EOFError, OSError) as again:
                 exc = again
 

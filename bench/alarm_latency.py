@@ -1,7 +1,7 @@
 """Capture-to-alarm latency at a real MQTT subscriber (a PLC gateway stand-in), p50/p99.
 
-The synthetic conveyor video (``models.data.video.ConveyorScene``) is rendered frame by frame at
-its own fps, like a camera. The capture time of a frame is taken when its pixels exist. The
+The synthetic conveyor video (``lineinspect.render.video.ConveyorScene``) is rendered frame by
+frame at its own fps, like a camera. The capture time of a frame is taken when its pixels exist. The
 alarm is received by a separate MQTT client (paho, MQTT 3.1.1, like a PLC gateway) through a
 real Mosquitto started here, which acknowledges each alarm at once so the next defect raises it
 again: every raise is one sample.
@@ -65,7 +65,7 @@ from lineinspect.contract import (  # noqa: E402
     format_ts,
     parse_message,
 )
-from models.data.video import ConveyorScene, GroundTruth  # noqa: E402
+from lineinspect.render.video import ConveyorScene, GroundTruth  # noqa: E402
 from tests.servers import MosquittoServer  # noqa: E402
 
 STATION = Station("bench", "line1", "st1", ("cam1",))

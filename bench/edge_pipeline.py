@@ -54,7 +54,7 @@ DEFAULT_INT8 = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v2-
 
 
 def _video(seconds: float, fps: float, workdir: Path) -> Path:
-    from models.data.video import write_video
+    from lineinspect.render.video import write_video
 
     path, _ = write_video(workdir / "conveyor.mp4", seed=11, seconds=seconds, fps=fps)
     return path

@@ -60,7 +60,7 @@ class _FrameEvent:
 
 def render_truth(seed: int, frames: int, width: int, height: int,
                  fps: float) -> list[list[TruthLike]]:
-    from models.data.video import ConveyorScene
+    from lineinspect.render.video import ConveyorScene
 
     scene = ConveyorScene(seed, width, height, fps)
     return [list(scene.render(i)[1]) for i in range(frames)]
@@ -146,7 +146,7 @@ def with_detector(model: str, seed: int, frames: int, width: int, height: int,
     """Real frames through the real ONNX detector, then the tracker; scored on the same GT."""
     from edge.detect.detector import Detector
     from edge.detect.settings import DetectorSettings
-    from models.data.video import ConveyorScene
+    from lineinspect.render.video import ConveyorScene
 
     settings = DetectorSettings(providers=["cpu"]) if model == "shipped" else DetectorSettings(
         model=Path(model), providers=["cpu"])

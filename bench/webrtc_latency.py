@@ -193,7 +193,7 @@ def build_server(args: argparse.Namespace) -> tuple[Any, Any, list[Any], Any, Ca
     from edge.stream.hub import FrameHub
     from edge.stream.settings import StreamSettings
     from edge.stream.webrtc import StreamService
-    from models.data.video import ConveyorScene
+    from lineinspect.render.video import ConveyorScene
 
     scene = ConveyorScene(seed=3, width=640, height=480, fps=args.camera_fps)
     frames = [scene.render(80 + 2 * i)[0] for i in range(30)]

@@ -20,7 +20,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _synth_video(args: argparse.Namespace) -> int:
-    from models.data.video import write_video
+    from lineinspect.render.video import write_video
 
     video, gt = write_video(args.out, seed=args.seed, seconds=args.seconds, fps=args.fps,
                             width=args.width, height=args.height)

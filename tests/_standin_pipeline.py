@@ -25,7 +25,7 @@ from edge.track.lifecycle import EventTracker
 from edge.track.settings import TrackingSettings
 from edge.track.wire import WireContext, WireConverter
 from lineinspect.contract import Alarm, ModelRef, format_ts
-from models.data.video import ConveyorScene
+from lineinspect.render.video import ConveyorScene
 
 
 def render_clip(seed: int, start: int, count: int, step: int = 1, width: int = 640,

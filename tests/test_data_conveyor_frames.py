@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
+from lineinspect.render.video import ConveyorScene, GroundTruth
 from models.data.conveyor_frames import EVAL_SEEDS, write_conveyor_dataset, yolo_lines
-from models.data.video import ConveyorScene, GroundTruth
 
 
 @pytest.mark.parametrize(("box", "size", "line"), [

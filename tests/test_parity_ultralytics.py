@@ -27,8 +27,8 @@ SEED_BASE = 90_000  # far from the training/validation seeds
 
 def _frames(tmp_path: Path) -> list[Path]:
     """Rendered frames saved losslessly, so both sides read identical pixels from disk."""
-    from models.data.params import PRESETS
-    from models.data.scene import render_image
+    from lineinspect.render.params import PRESETS
+    from lineinspect.render.scene import render_image
 
     paths = []
     for h, w, seed in FRAMES:

@@ -22,7 +22,7 @@ from edge.metrics import EdgeMetrics
 from edge.pipeline.sinks import CallbackSink
 from edge.settings import EdgeSettings
 from lineinspect.contract import DefectEvent
-from models.data.video import write_video
+from lineinspect.render.video import write_video
 from tests._models import shipped_detector
 
 REPO = Path(__file__).resolve().parents[1]

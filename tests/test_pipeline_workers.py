@@ -33,7 +33,7 @@ from edge.settings import EdgeSettings
 from edge.sources.frame import Frame
 from lineinspect.cli import main
 from lineinspect.contract import DefectEvent, ModelRef
-from models.data.video import write_video
+from lineinspect.render.video import write_video
 from tests._models import shipped_detector
 
 STANDIN_MODEL = ModelRef(name="standin-detector", version="0", sha256="0" * 64)

@@ -97,7 +97,7 @@ def test_a_model_without_manifest_is_refused(tmp_path: Path, images: Path,
 
 
 def test_the_command_runs_the_shipped_detector_on_conveyor_frames(tmp_path: Path) -> None:
-    from models.data.video import ConveyorScene
+    from lineinspect.render.video import ConveyorScene
 
     scene = ConveyorScene(seed=3, width=640, height=480, fps=15)
     for i in (112, 116):

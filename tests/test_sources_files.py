@@ -29,7 +29,7 @@ from edge.sources.settings import (
 )
 from edge.sources.synthetic import SyntheticFrameSource
 from edge.sources.video_file import VideoFileSource
-from models.data.video import ConveyorScene
+from lineinspect.render.video import ConveyorScene
 
 N_FRAMES, FPS = 30, 30.0
 

@@ -31,8 +31,8 @@ from edge.track.events import TrackEvent
 from edge.track.lifecycle import EventTracker
 from edge.track.settings import TrackingSettings
 from edge.track.simulate import DetectorNoise, NoisyDetector, replay
-from models.data.params import CLASS_NAMES
-from models.data.video import ConveyorScene
+from lineinspect.render.params import CLASS_NAMES
+from lineinspect.render.video import ConveyorScene
 
 WIDTH, HEIGHT, FPS = 640, 480, 15.0
 SCENES = (0, 1)

@@ -1,4 +1,4 @@
-"""The synthetic conveyor video (``models.data.video``) as a camera, with its ground truth."""
+"""The synthetic conveyor (``lineinspect.render.video``) as a camera, with its ground truth."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from edge.sources.frame import Frame, SourceReadError, Stamper
 from edge.sources.settings import SyntheticSource
 
 if TYPE_CHECKING:
-    from models.data.video import ConveyorScene
+    from lineinspect.render.video import ConveyorScene
 
 
 class SyntheticFrameSource:
@@ -33,7 +33,7 @@ class SyntheticFrameSource:
 
     def open(self) -> None:
         # Imported here so only users of the synthetic source pay for the renderer.
-        from models.data.video import ConveyorScene
+        from lineinspect.render.video import ConveyorScene
 
         if self._scene is None:
             s = self._settings

@@ -5,10 +5,10 @@ and leave the frame, clipped by its edges, smaller after the letterbox to the mo
 moving belt. A model trained on stills alone misses more of those (the conveyor recall test says
 so), the way a real deployment fine-tunes on frames of its own line.
 
-Frames are rendered by :class:`~models.data.video.ConveyorScene` and resized to the model input's
-width with the same linear interpolation the edge letterbox uses, so training sees the pixels the
-runtime will. Scenes are chosen by seed; keep the seeds the evaluation uses (0 and 1 in the tests)
-out of training, which :func:`write_conveyor_dataset` refuses to mix.
+Frames are rendered by :class:`~lineinspect.render.video.ConveyorScene` and resized to the model
+input's width with the same linear interpolation the edge letterbox uses, so training sees the
+pixels the runtime will. Scenes are chosen by seed; keep the seeds the evaluation uses (0 and 1 in
+the tests) out of training, which :func:`write_conveyor_dataset` refuses to mix.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 import cv2
 import yaml
 
-from models.data.params import CLASS_NAMES
+from lineinspect.render.params import CLASS_NAMES
+from lineinspect.render.video import ConveyorScene, GroundTruth
 from models.data.synth import yolo_box_line
-from models.data.video import ConveyorScene, GroundTruth
 
 RECIPE_VERSION = 1
 EVAL_SEEDS = frozenset({0, 1})  # the conveyor scenes event-level recall is measured on

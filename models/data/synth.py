@@ -27,8 +27,8 @@ import numpy as np
 import yaml
 
 from lineinspect.masks import mask_box, rle_encode
-from models.data.params import CLASS_NAMES, PRESETS
-from models.data.scene import polygon_of, render_image
+from lineinspect.render.params import CLASS_NAMES, PRESETS
+from lineinspect.render.scene import polygon_of, render_image
 
 RECIPE_VERSION = 1
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}

@@ -70,8 +70,8 @@ def find_images(folder: Path, limit: int) -> list[Path]:
 
 def synthetic_frames(count: int, size: int, seed: int) -> Iterator[np.ndarray]:
     """Calibration frames rendered by our synthetic part generator (training ranges)."""
-    from models.data.params import PRESETS
-    from models.data.scene import render_image
+    from lineinspect.render.params import PRESETS
+    from lineinspect.render.scene import render_image
 
     for i in range(count):
         rng = np.random.default_rng([seed, 7, i])

@@ -1,8 +1,8 @@
 """Procedural machined parts: gears, plates and cast discs with a metal-like surface.
 
 A part is rendered as a *sprite*: a grey-level image, an alpha mask and the sprite's size. Defects
-are painted onto the sprite (see :mod:`models.data.defects`) before it is placed on the belt, so the
-same physical defect looks the same in every frame of the conveyor video.
+are painted onto the sprite (see :mod:`lineinspect.render.defects`) before it is placed on the
+belt, so the same physical defect looks the same in every frame of the conveyor video.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.data.params import RenderParams
+from lineinspect.render.params import RenderParams
 
 PART_KINDS: tuple[str, ...] = ("gear", "plate", "disc")
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.data.params import CLASS_NAMES
-from models.data.parts import Sprite
+from lineinspect.render.params import CLASS_NAMES
+from lineinspect.render.parts import Sprite
 
 NOMINAL_RADIUS = 110.0  # part radius (px) the defect sizes below are tuned for
 MIN_DEFECT_PIXELS = 10

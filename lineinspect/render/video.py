@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from lineinspect.masks import mask_box
-from models.data.params import CLASS_NAMES, TRAIN, RenderParams
-from models.data.scene import Look, PlacedPart, make_belt, make_part, sample_look
+from lineinspect.render.params import CLASS_NAMES, TRAIN, RenderParams
+from lineinspect.render.scene import Look, PlacedPart, make_belt, make_part, sample_look
 
 NOISE_BANK = 8  # pre-drawn sensor-noise fields, cycled; drawing fresh noise costs ~10 ms a frame
 MIN_VISIBLE = 0.5  # a defect counts as visible when this share of its pixels is in the frame

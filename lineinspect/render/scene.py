@@ -1,7 +1,7 @@
 """Compose parts on a conveyor belt and apply camera effects.
 
 Used by both the still-image dataset (:mod:`models.data.synth`) and the conveyor video
-(:mod:`models.data.video`), so the detector sees the same world in training and in the demo.
+(:mod:`lineinspect.render.video`), so the detector sees the same world in training and in the demo.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.data.defects import Defect, add_defects
-from models.data.params import RenderParams
-from models.data.parts import Sprite, render_part
+from lineinspect.render.defects import Defect, add_defects
+from lineinspect.render.params import RenderParams
+from lineinspect.render.parts import Sprite, render_part
 
 
 @dataclass

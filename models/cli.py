@@ -7,23 +7,37 @@ from pathlib import Path
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from models.data.synth import write_dataset
-
     counts = {"train": args.train, "val": args.val}
     if args.test:
         counts["test"] = args.test
     counts = {k: v for k, v in counts.items() if v > 0}
-    data = write_dataset(args.out, counts, seed=args.seed, size=args.size, preset=args.preset,
-                         workers=args.workers)
+    if args.world:
+        from models.data.randomized import write_randomized
+
+        data = write_randomized(args.out, counts, seed=args.seed, world=args.world,
+                                workers=args.workers)
+    else:
+        from models.data.synth import write_dataset
+
+        data = write_dataset(args.out, counts, seed=args.seed, size=args.size,
+                             preset=args.preset, workers=args.workers)
     print(f"wrote {sum(counts.values())} images; dataset file: {data}")
     return 0
 
 
 def _synth_video(args: argparse.Namespace) -> int:
-    from lineinspect.render.video import write_video
+    if args.world:
+        from lineinspect.render.line import write_line_video
+        from lineinspect.render.world import WORLDS
 
-    video, gt = write_video(args.out, seed=args.seed, seconds=args.seconds, fps=args.fps,
-                            width=args.width, height=args.height)
+        video, gt = write_line_video(args.out, WORLDS[args.world], seed=args.seed,
+                                     seconds=args.seconds, fps=args.fps, width=args.width,
+                                     height=args.height)
+    else:
+        from lineinspect.render.video import write_video
+
+        video, gt = write_video(args.out, seed=args.seed, seconds=args.seconds, fps=args.fps,
+                                width=args.width, height=args.height)
     print(f"wrote {video} and ground truth {gt}")
     return 0
 
@@ -46,6 +60,7 @@ def _train(args: argparse.Namespace) -> int:
         data=args.data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
         workers=args.workers, project=args.project, name=args.name, resume=not args.no_resume,
         tracking_uri=args.tracking_uri, seed=args.seed, cache=args.cache,
+        close_mosaic=args.close_mosaic, optimizer=args.optimizer, lr0=args.lr0,
     )
     best = train_detector(cfg)
     print(f"best weights: {best}")
@@ -79,6 +94,26 @@ def _eval(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=2))
         print(f"wrote {args.json}")
+    return 0
+
+
+def _eval_events(args: argparse.Namespace) -> int:
+    import json
+
+    from models.eval.events import evaluate_videos
+
+    tracking = json.loads(args.tracking) if args.tracking else None
+    res = evaluate_videos(args.model, args.video, args.workdir, tracking)
+    for name, r in res["videos"].items():
+        print(f"  {name}: {r['found']}/{r['defects']} defects (recall {r['recall']:.3f}, "
+              f"class {r['class_recall']:.3f}), duplicates/defect "
+              f"{r['duplicates_per_defect']:.3f}, false new/defect {r['false_new_per_defect']:.3f}")
+    print(f"{res['model']}: event recall {res['recall']:.3f} (class {res['class_recall']:.3f}) "
+          f"over {res['defects']} defects; duplicates/defect {res['duplicates_per_defect']:.3f}; "
+          f"false new/defect {res['false_new_per_defect']:.3f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=2))
     return 0
 
 
@@ -125,6 +160,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--size", type=int, default=320, help="image side in pixels (default 320)")
     s.add_argument("--preset", default="train",
                    help="rendering ranges: train, ood-dark, ood-bright, ood-small")
+    s.add_argument("--world", default=None, choices=["train", "heldout", "all"],
+                   help="domain-randomised renderer (four classes incl. part; 416-wide camera "
+                        "frames) drawing from this world's families; train excludes the held-out "
+                        "families, heldout is only them. Without it: the v2 renderer (--preset)")
     s.add_argument("--workers", type=int, default=2, help="render processes (default 2)")
     s.set_defaults(handler=_synth)
 
@@ -137,6 +176,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--width", type=int, default=640)
     v.add_argument("--height", type=int, default=480)
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--world", default=None, choices=["train", "heldout", "all"],
+                   help="a domain-randomised line drawn from this world (heldout: only families "
+                        "training never sees); without it, the v2 conveyor")
     v.set_defaults(handler=_synth_video)
 
     c = msub.add_parser("synth-conveyor", help="cut a detection dataset from conveyor scenes",
@@ -165,6 +207,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--workers", type=int, default=2)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--cache", choices=["ram", "disk", "none"], default="ram")
+    t.add_argument("--close-mosaic", type=int, default=3,
+                   help="last N epochs without mosaic (default 3)")
+    t.add_argument("--optimizer", default="auto", help="SGD, AdamW, … or auto (default)")
+    t.add_argument("--lr0", type=float, default=0.01,
+                   help="initial learning rate (ignored by optimizer auto)")
     t.add_argument("--project", type=Path, default=Path("runs/detect"))
     t.add_argument("--name", default="lineinspect-detector")
     t.add_argument("--no-resume", action="store_true", help="start over even if last.pt exists")
@@ -186,6 +233,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--metrics-key", default=None,
                    help="key for --update-manifest (default: the dataset folder name)")
     e.set_defaults(handler=_eval)
+
+    ev = msub.add_parser("eval-events", help="event recall of `edge run` on recorded videos",
+                         description="Run `lineinspect edge run` offline on each video, as a "
+                                     "user does, and score its v1 events against the video's "
+                                     "ground truth (<video>.gt.jsonl): one `new` per physical "
+                                     "defect, duplicates, false `new` events.")
+    ev.add_argument("--model", type=Path, required=True, help=".onnx with its manifest")
+    ev.add_argument("--video", type=Path, nargs="+", required=True, help="videos with .gt.jsonl")
+    ev.add_argument("--workdir", type=Path, default=Path("runs/eval-events"),
+                    help="where the edge config and events go (default runs/eval-events)")
+    ev.add_argument("--tracking", default=None,
+                    help="tracking settings as JSON (default: the edge's defaults)")
+    ev.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    ev.set_defaults(handler=_eval_events)
 
     try:  # export lives with the runtime's manifest code; absent only in a broken checkout
         from models.export.cli import add_export_parsers

@@ -84,6 +84,11 @@ class EventTracker:
             [settings.class_confidence.get(n, settings.default_confidence) for n in class_names],
             dtype=np.float64)
         self._zones = ZoneFilter.from_settings(settings.zones)
+        non_defect = set(settings.non_defect_classes)
+        self._is_defect = np.array([n not in non_defect for n in class_names], dtype=bool)
+        if not self._is_defect.any():
+            raise ValueError(f"every model class {list(class_names)} is listed in "
+                             f"tracking.non_defect_classes: nothing left to track")
         self._gates = Gates(min_iou=settings.match_iou, centre_gate=settings.centre_gate,
                             first_match_gate=settings.first_match_gate,
                             max_size_ratio=settings.centre_max_size_ratio,
@@ -164,8 +169,11 @@ class EventTracker:
                 f"{sorted(set(classes.tolist()))}")
         self.stats.detections += n
         self.last_track_ids = np.full(n, -1, dtype=np.int64)
+        defect = self._is_defect[classes]
+        self.stats.ignored_non_defect += n - int(defect.sum())
         ok = scores >= self.settings.low_confidence
-        self.stats.ignored_low_score += n - int(ok.sum())
+        self.stats.ignored_low_score += int((defect & ~ok).sum())
+        ok &= defect
         if self.settings.min_box_area_px > 0.0:
             big = box_area(boxes) >= self.settings.min_box_area_px
             self.stats.ignored_small += int((ok & ~big).sum())

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lineinspect.classes import NON_DEFECT_CLASSES
+
 
 class ZoneSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -36,6 +38,11 @@ class TrackingSettings(BaseModel):
         0.1, ge=0.0, le=1.0, description="confidence gain that triggers an `update` event"
     )
     zones: list[ZoneSettings] = Field(default_factory=list)
+    non_defect_classes: list[str] = Field(
+        default_factory=lambda: list(NON_DEFECT_CLASSES),
+        description="model classes that are not defects (the whole `part`): never tracked as "
+        "defects, so never a defect event, alarm or count; names the model lacks are ignored",
+    )
     low_confidence: float = Field(
         0.1, ge=0.0, le=1.0,
         description="detections between this and the class threshold only keep a track alive",

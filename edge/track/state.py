@@ -36,6 +36,7 @@ class TrackerStats:
     ignored_low_score: int = 0
     ignored_small: int = 0
     ignored_zone: int = 0
+    ignored_non_defect: int = 0  # e.g. `part` boxes: the part itself, not a defect
     tracks_started: int = 0
     tracks_silent_end: int = 0
     events_new: int = 0

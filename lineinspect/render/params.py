@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-CLASS_NAMES: tuple[str, ...] = ("scratch", "crack", "dent")
+from lineinspect.classes import DEFECT_CLASSES
+
+CLASS_NAMES: tuple[str, ...] = DEFECT_CLASSES
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import yaml
 
 from models.eval.dataset import iter_split, load_data_yaml
@@ -30,6 +31,23 @@ def _images_dir(data_yaml: Path, split: str) -> tuple[Path, list[str]]:
     return root / splits[split], names
 
 
+def shared_classes(model_names: list[str], data_names: list[str]
+                   ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The class names both sides know, and id maps from each side into them (-1: not scored).
+
+    A model need not know every class of a dataset, nor the reverse: v2 (three defects) is scored
+    on a four-class set with ``part`` by its three classes; a user's model on ours by the shared
+    names. Nothing in common is an error, not a score of zero.
+    """
+    scored = [n for n in data_names if n in model_names]
+    if not scored:
+        raise ValueError(f"model classes {model_names} share none with the dataset's {data_names}")
+    index = {n: i for i, n in enumerate(scored)}
+    pred_map = np.array([index.get(n, -1) for n in model_names], np.int64)
+    gt_map = np.array([index.get(n, -1) for n in data_names], np.int64)
+    return scored, pred_map, gt_map
+
+
 def evaluate_onnx(model: Path, data_yaml: Path, split: str = "val",
                   limit: int | None = None) -> dict[str, Any]:
     """mAP of an exported ONNX model through ``edge.detect.Detector``."""
@@ -40,10 +58,9 @@ def evaluate_onnx(model: Path, data_yaml: Path, split: str = "val",
     det = Detector(DetectorSettings(model=model, providers=["cpu"], conf_threshold=VAL_CONF,
                                     iou_threshold=VAL_IOU, max_detections=VAL_MAX_DET,
                                     warmup_runs=1))
-    if list(det.class_names) != list(names):
-        raise ValueError(f"model classes {list(det.class_names)} differ from dataset {names}")
+    scored, pred_map, gt_map = shared_classes(list(det.class_names), names)
     det.warmup()
-    acc = MetricAccumulator(names)
+    acc = MetricAccumulator(scored)
     n = 0
     infer_ms = 0.0
     t0 = time.perf_counter()
@@ -56,11 +73,15 @@ def evaluate_onnx(model: Path, data_yaml: Path, split: str = "val",
         d = det.detect(img)
         infer_ms += det.timings.infer_ms
         gt_xyxy, gt_cls = sample.ground_truth(*img.shape[:2])
-        acc.add(d.xyxy, d.score, d.class_id, gt_xyxy, gt_cls)
+        pc, gc = pred_map[d.class_id], gt_map[gt_cls]
+        keep_p, keep_g = pc >= 0, gc >= 0
+        acc.add(d.xyxy[keep_p], d.score[keep_p], pc[keep_p], gt_xyxy[keep_g], gc[keep_g])
         n += 1
     m: DetectionMetrics = acc.compute()
+    ignored = sorted(set(names) ^ set(det.class_names))
     return {"model": str(model), "runtime": "lineinspect-onnxruntime", "split": split,
             "images": n, "provider": det.provider, **m.as_dict(),
+            "classes_scored": scored, "classes_ignored": ignored,
             "infer_ms_mean": infer_ms / max(n, 1),
             "wall_s": time.perf_counter() - t0}
 

@@ -1,0 +1,131 @@
+"""Write a domain-randomised detection dataset (``lineinspect models synth --world W``).
+
+Same layout and label formats as :mod:`models.data.synth` (YOLO boxes, YOLO-seg polygons, COCO
+RLE, ``data.yaml``, ``recipe.json``), with four classes — the three defects and ``part`` — and
+frames at camera aspect ratios. A share of the frames is rendered at a camera's resolution and
+scaled down to the model input the way the edge letterbox does, so thin defects arrive as soft
+sub-pixel lines, as they do at run time. Every image has its own generator seeded by
+``(seed, split, index)``: reproducible, and rendered in parallel.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+from lineinspect.masks import mask_box, rle_encode
+from lineinspect.render.randomized import DETECTOR_CLASSES, Instance, render_still
+from lineinspect.render.scene import polygon_of
+from lineinspect.render.world import WORLDS
+from models.data.synth import SPLIT_IDS, yolo_box_line
+
+RECIPE_VERSION = 1
+# (width, height) at the model input, and the share of frames rendered at a camera's resolution
+# (640 wide) and scaled down.
+ASPECTS = ((416, 312), (416, 234), (416, 416))
+P_DOWNSCALED = 0.5
+CAMERA_WIDTH = 640
+
+
+def _shrink(img: np.ndarray, inst: list[Instance], w: int,
+            h: int) -> tuple[np.ndarray, list[Instance]]:
+    small = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = []
+    for c, m in inst:
+        cover = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        mk = cover > 0.2
+        if mk.any():
+            out.append((c, mk))
+    return small, out
+
+
+def render_frame(rng: np.random.Generator, world_name: str) -> tuple[np.ndarray, list[Instance]]:
+    """One training frame at the model input size, with its instances."""
+    w, h = ASPECTS[int(rng.choice(len(ASPECTS), p=[0.5, 0.25, 0.25]))]
+    world = WORLDS[world_name]
+    if rng.random() < P_DOWNSCALED:
+        big_h = round(h * CAMERA_WIDTH / w)
+        img, inst = render_still(rng, big_h, CAMERA_WIDTH, world)
+        return _shrink(img, inst, w, h)
+    return render_still(rng, h, w, world)
+
+
+def _render_one(args: tuple[str, int, int, str, Path]) -> dict[str, Any]:
+    split, index, seed, world_name, out = args
+    rng = np.random.default_rng([seed, SPLIT_IDS[split], index, 7])
+    img, inst = render_frame(rng, world_name)
+    h, w = img.shape[:2]
+    name = f"{index:06d}"
+    cv2.imwrite(str(out / "images" / split / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    det, seg, anns = [], [], []
+    for cls, m in inst:
+        box = mask_box(m)
+        if box is None:
+            continue
+        x1, y1, x2, y2 = box
+        det.append(yolo_box_line(cls, box, w, h))
+        poly = polygon_of(m)
+        if len(poly) >= 6:
+            seg.append(f"{cls} " + " ".join(
+                f"{v / (w if k % 2 == 0 else h):.5f}" for k, v in enumerate(poly)))
+        anns.append({"category_id": cls, "bbox": [x1, y1, x2 - x1, y2 - y1],
+                     "area": int(m.sum()), "segmentation": rle_encode(m), "iscrowd": 0})
+    (out / "labels" / split / f"{name}.txt").write_text("\n".join(det) + "\n" * bool(det))
+    (out / "labels-seg" / split / f"{name}.txt").write_text("\n".join(seg) + "\n" * bool(seg))
+    return {"file_name": f"images/{split}/{name}.jpg", "width": w, "height": h, "anns": anns}
+
+
+def _coco(records: list[dict[str, Any]]) -> dict[str, Any]:
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for img_id, rec in enumerate(records):
+        images.append({k: rec[k] for k in ("file_name", "width", "height")} | {"id": img_id})
+        for a in rec["anns"]:
+            annotations.append({"id": len(annotations), "image_id": img_id, **a})
+    cats = [{"id": i, "name": n} for i, n in enumerate(DETECTOR_CLASSES)]
+    return {"images": images, "annotations": annotations, "categories": cats}
+
+
+def write_randomized(out: Path, counts: dict[str, int], seed: int, world: str = "train",
+                     workers: int = 2) -> Path:
+    """Render the dataset and return the path of its ``data.yaml``."""
+    if world not in WORLDS:
+        raise ValueError(f"unknown world {world!r}; choose one of {sorted(WORLDS)}")
+    out = out.resolve()
+    for split in counts:
+        if split not in SPLIT_IDS:
+            raise ValueError(f"unknown split {split!r}")
+        for sub in ("images", "labels", "labels-seg"):
+            (out / sub / split).mkdir(parents=True, exist_ok=True)
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    stats: dict[str, Any] = {}
+    for split, n in counts.items():
+        jobs = [(split, i, seed, world, out) for i in range(n)]
+        if workers > 1 and n > 8:
+            with ProcessPoolExecutor(workers) as pool:
+                records = list(pool.map(_render_one, jobs, chunksize=16))
+        else:
+            records = [_render_one(j) for j in jobs]
+        coco = _coco(records)
+        (out / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
+        per_class = [0] * len(DETECTOR_CLASSES)
+        for a in coco["annotations"]:
+            per_class[a["category_id"]] += 1
+        stats[split] = {"images": n, "instances": dict(zip(DETECTOR_CLASSES, per_class,
+                                                           strict=True))}
+    data: dict[str, Any] = {"path": str(out), "names": dict(enumerate(DETECTOR_CLASSES))}
+    data.update({s: f"images/{s}" for s in counts})
+    if "val" not in counts and "test" in counts:
+        data["val"] = "images/test"
+    (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    recipe = {"generator": "lineinspect.models.data.randomized", "recipe_version": RECIPE_VERSION,
+              "seed": seed, "counts": counts, "world": asdict(WORLDS[world]), "stats": stats}
+    (out / "recipe.json").write_text(json.dumps(recipe, indent=2))
+    return out / "data.yaml"

@@ -1,0 +1,136 @@
+"""The domain-randomised renderer: exact labels, reproducible, and a held-out world that training
+never sees (the leave-family-out split the model card's zero-shot figures rest on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from lineinspect.masks import mask_box
+from lineinspect.render.families import FAMILIES
+from lineinspect.render.line import RandomConveyor
+from lineinspect.render.randomized import DETECTOR_CLASSES, PART_CLASS_ID, render_still
+from lineinspect.render.styles import STYLES
+from lineinspect.render.world import (
+    ALL_WORLD,
+    HELDOUT_BACKGROUNDS,
+    HELDOUT_FAMILIES,
+    HELDOUT_STYLES,
+    HELDOUT_WORLD,
+    TRAIN_WORLD,
+    World,
+    check_disjoint,
+)
+from models.data.randomized import write_randomized
+
+
+def test_classes_keep_the_defect_ids_and_add_part_last() -> None:
+    assert DETECTOR_CLASSES == ("scratch", "crack", "dent", "part")
+    assert PART_CLASS_ID == 3
+
+
+def test_training_world_holds_out_two_families_a_background_and_a_style() -> None:
+    assert len(HELDOUT_FAMILIES) >= 2 and HELDOUT_BACKGROUNDS and HELDOUT_STYLES
+    check_disjoint(TRAIN_WORLD, HELDOUT_WORLD)
+    assert set(HELDOUT_WORLD.families) == set(HELDOUT_FAMILIES)
+    assert set(HELDOUT_WORLD.backgrounds) == set(HELDOUT_BACKGROUNDS)
+    assert set(HELDOUT_STYLES) <= set(HELDOUT_WORLD.styles)
+    with pytest.raises(ValueError, match="held-out"):
+        check_disjoint(ALL_WORLD, HELDOUT_WORLD)
+
+
+def test_unknown_family_is_named() -> None:
+    with pytest.raises(ValueError, match="teapot"):
+        World(name="x", families=("gear", "teapot"), finishes=("cast",),
+              backgrounds=("belt",), styles=("dent-shaded",))
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_draws_a_solid_part_inside_its_sprite(family: str) -> None:
+    size, r = 200, 80.0
+    mask = FAMILIES[family](np.random.default_rng(3), size, r)
+    assert mask.shape == (size, size) and mask.dtype == np.uint8
+    inside = mask > 127
+    area = inside.sum() / (np.pi * r * r)
+    assert 0.08 < area < 1.3, f"{family}: area {area:.2f} of the disc"
+    assert not inside[0].any() and not inside[-1].any() and not inside[:, 0].any()
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_every_style_paints_a_mask_near_its_anchor(style: str) -> None:
+    rng = np.random.default_rng(5)
+    img = np.full((160, 160, 3), 128.0, np.float32)
+    before = img.copy()
+    cls, paint = STYLES[style]
+    mask = paint(rng, img, img.copy(), np.array([80.0, 80.0]), 1.0)
+    assert cls in (0, 1, 2) and mask.any()
+    box = mask_box(mask)
+    assert box is not None and box[0] < 80 + 60 and box[2] > 80 - 60
+    assert np.abs(img - before)[mask].mean() > 3.0, f"{style} left its mask unchanged"
+
+
+def _render(seed: int, world: World = TRAIN_WORLD) -> tuple[np.ndarray, list]:
+    return render_still(np.random.default_rng([seed, 1]), 240, 320, world)
+
+
+def test_stills_are_reproducible_per_seed() -> None:
+    a_img, a_inst = _render(11)
+    b_img, b_inst = _render(11)
+    c_img, _ = _render(12)
+    assert np.array_equal(a_img, b_img) and not np.array_equal(a_img, c_img)
+    assert [(c, m.tobytes()) for c, m in a_inst] == [(c, m.tobytes()) for c, m in b_inst]
+
+
+def test_defect_masks_lie_on_a_visible_part() -> None:
+    seen_defects = 0
+    for seed in range(12):
+        img, inst = _render(seed)
+        assert img.shape == (240, 320, 3) and img.dtype == np.uint8
+        parts = np.zeros(img.shape[:2], bool)
+        for c, m in inst:
+            if c == PART_CLASS_ID:
+                parts |= m
+        for c, m in inst:
+            assert m.any() and m.shape == img.shape[:2]
+            if c != PART_CLASS_ID:
+                seen_defects += 1
+                # Exact labels: the defect is painted on a part, never on the belt.
+                assert (m & ~parts).sum() <= 0.02 * m.sum()
+    assert seen_defects >= 10
+
+
+def test_heldout_line_uses_only_heldout_families_and_keeps_defect_ids() -> None:
+    scene = RandomConveyor(HELDOUT_WORLD, seed=4, width=320, height=240, fps=10)
+    assert scene.background_name in HELDOUT_BACKGROUNDS
+    frames = [scene.render_all(i) for i in range(0, 40, 2)]
+    assert any(d for _, d, _ in frames) and any(p for _, _, p in frames)
+    for pid in {p.part_id for _, _, parts in frames for p in parts}:
+        assert scene._sprite(scene._plan(pid)).family in HELDOUT_FAMILIES
+    fresh = RandomConveyor(HELDOUT_WORLD, seed=4, width=320, height=240, fps=10)
+    img, truth = fresh.render(20)
+    assert np.array_equal(img, frames[10][0]) and truth == frames[10][1]
+    ids_by_part = {}
+    for _, defects, _ in frames:
+        for t in defects:
+            ids_by_part.setdefault(t.defect_id, set()).add(t.class_id)
+    assert all(len(classes) == 1 for classes in ids_by_part.values())
+
+
+def test_dataset_writer_labels_four_classes_reproducibly(tmp_path: Path) -> None:
+    a = write_randomized(tmp_path / "a", {"train": 5, "val": 2}, seed=3, workers=1)
+    b = write_randomized(tmp_path / "b", {"train": 5, "val": 2}, seed=3, workers=1)
+    doc = yaml.safe_load(a.read_text())
+    assert doc["names"] == dict(enumerate(DETECTOR_CLASSES))
+    labels = sorted((tmp_path / "a" / "labels" / "train").glob("*.txt"))
+    assert len(labels) == 5
+    rows = [line.split() for f in labels for line in f.read_text().splitlines()]
+    assert rows and {int(r[0]) for r in rows} <= {0, 1, 2, 3}
+    assert any(int(r[0]) == 3 for r in rows)
+    assert all(0.0 <= float(v) <= 1.0 for r in rows for v in r[1:])
+    for f in labels:
+        assert f.read_text() == (tmp_path / "b" / "labels" / "train" / f.name).read_text()
+    with pytest.raises(ValueError, match="unknown world"):
+        write_randomized(tmp_path / "c", {"train": 1}, seed=0, world="moon")

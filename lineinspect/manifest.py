@@ -62,6 +62,19 @@ class OutputSpec(BaseModel):
     anchors: int | None = Field(None, ge=1)
 
 
+class CheckpointRef(BaseModel):
+    """The trainable PyTorch checkpoint the ONNX was exported from, shipped beside it so a line
+    fine-tunes from it (``lineinspect models finetune``) instead of training from scratch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="checkpoint file name, relative to the manifest's folder")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    file_size: int = Field(ge=1)
+    format: Literal["ultralytics"] = "ultralytics"
+    imgsz: int = Field(ge=32, description="input size the checkpoint was trained at")
+
+
 class ModelManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +98,8 @@ class ModelManifest(BaseModel):
     training: dict[str, Any] = Field(default_factory=dict, description="train_args and command")
     source: dict[str, Any] = Field(default_factory=dict, description="weights it was exported from")
     quantization: dict[str, Any] | None = None
+    checkpoint: CheckpointRef | None = Field(
+        None, description="trainable checkpoint beside the model (not needed to run it)")
     exporter: dict[str, str] = Field(default_factory=dict, description="tool versions")
 
 
@@ -168,6 +183,24 @@ def verify_file(model_path: Path, manifest: ModelManifest) -> None:
     digest = sha256_file(model_path)
     if digest != manifest.sha256:
         raise _mismatch(model_path, "sha256", manifest.sha256, digest)
+
+
+def checkpoint_path(model_path: Path, manifest: ModelManifest) -> Path:
+    """The verified checkpoint named by ``manifest`` (size and sha256), or a ManifestError."""
+    ref = manifest.checkpoint
+    if ref is None:
+        raise ManifestError(f"model {model_path}: its manifest names no training checkpoint "
+                            f"(exported before v3, or by another tool); pass one explicitly")
+    path = model_path.parent / ref.file
+    if not path.is_file():
+        raise ManifestError(f"checkpoint {path} named by the manifest of {model_path} is missing")
+    size = path.stat().st_size
+    if size != ref.file_size:
+        raise _mismatch(path, "checkpoint file size", f"{ref.file_size} bytes", f"{size} bytes")
+    digest = sha256_file(path)
+    if digest != ref.sha256:
+        raise _mismatch(path, "checkpoint sha256", ref.sha256, digest)
+    return path
 
 
 def check_io(model_path: Path, manifest: ModelManifest, inputs: list[TensorInfo],

@@ -117,6 +117,16 @@ def _eval_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recover(args: argparse.Namespace) -> int:
+    from models.export.checkpoint import recover_and_ship
+    from models.train.offline import prepare_offline
+
+    prepare_offline(Path(".yolo").resolve())
+    path = recover_and_ship(args.model)
+    print(f"wrote {path}; named in the manifest of {', '.join(str(m) for m in args.model)}")
+    return 0
+
+
 def _tracking_uri(value: str | None) -> str:
     from models.train.tracking import default_tracking_uri
 
@@ -247,6 +257,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="tracking settings as JSON (default: the edge's defaults)")
     ev.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     ev.set_defaults(handler=_eval_events)
+
+    rc = msub.add_parser("recover-checkpoint",
+                         help="rebuild the trainable .pt of one of our ONNX exports",
+                         description="An ultralytics export keeps the fused weights under their "
+                                     "PyTorch names; this rebuilds an equivalent checkpoint "
+                                     "(BatchNorm set to pass the fused bias), writes it beside "
+                                     "the first model and names it in every listed manifest.")
+    rc.add_argument("--model", type=Path, nargs="+", required=True,
+                    help="the fp32 .onnx first, then other variants of the same model")
+    rc.set_defaults(handler=_recover)
 
     try:  # export lives with the runtime's manifest code; absent only in a broken checkout
         from models.export.cli import add_export_parsers

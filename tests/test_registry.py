@@ -64,3 +64,31 @@ def test_unknown_alias_rejected(tmp_path: Path) -> None:
     model, manifest = _exported(tmp_path, "det", 2.0)
     with pytest.raises(ValueError, match="alias"):
         register_model(model, manifest, f"sqlite:///{tmp_path / 'm.db'}", alias="prod")
+
+
+def _with_checkpoint(model: Path, manifest: Path, payload: bytes) -> Path:
+    ckpt = model.with_suffix(".pt")
+    ckpt.write_bytes(payload)
+    meta = json.loads(manifest.read_text())
+    meta["checkpoint"] = {"file": ckpt.name, "sha256": hashlib.sha256(payload).hexdigest(),
+                          "file_size": len(payload), "format": "ultralytics", "imgsz": 416}
+    manifest.write_text(json.dumps(meta))
+    return ckpt
+
+
+@pytest.mark.slow
+def test_pull_brings_the_checkpoint_the_manifest_names(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    model, manifest = _exported(tmp_path, "det", 2.0)
+    ckpt = _with_checkpoint(model, manifest, b"weights-v3")
+    register_model(model, manifest, uri, alias="production")
+    pulled = pull_model("production", tmp_path / "edge", uri)
+    assert (pulled.parent / ckpt.name).read_bytes() == b"weights-v3"
+
+
+def test_register_refuses_a_checkpoint_that_changed(tmp_path: Path) -> None:
+    model, manifest = _exported(tmp_path, "det", 2.0)
+    ckpt = _with_checkpoint(model, manifest, b"weights-v3")
+    ckpt.write_bytes(b"tampered!!")
+    with pytest.raises(ValueError, match="sha256"):
+        register_model(model, manifest, f"sqlite:///{tmp_path / 'm.db'}", alias="staging")

@@ -25,6 +25,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _checkpoint(folder: Path, meta: dict[str, Any]) -> Path | None:
+    """The training checkpoint a manifest names (None when it names none)."""
+    ref = meta.get("checkpoint")
+    if not ref:
+        return None
+    path = folder / str(ref["file"])
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the checkpoint the manifest names is missing")
+    return path
+
+
 def _client(tracking_uri: str) -> Any:
     import mlflow
     from mlflow import MlflowClient
@@ -46,6 +57,9 @@ def register_model(onnx: Path, manifest: Path, tracking_uri: str, alias: str,
     meta = json.loads(manifest.read_text())
     if meta.get("sha256") and meta["sha256"] != _sha256(onnx):
         raise ValueError(f"{onnx}: sha256 does not match {manifest}; refusing to register")
+    ckpt = _checkpoint(onnx.parent, meta)
+    if ckpt is not None and _sha256(ckpt) != meta["checkpoint"]["sha256"]:
+        raise ValueError(f"{ckpt}: sha256 does not match {manifest}; refusing to register")
     from models.train.tracking import set_experiment
 
     client = _client(tracking_uri)
@@ -53,6 +67,8 @@ def register_model(onnx: Path, manifest: Path, tracking_uri: str, alias: str,
     with mlflow.start_run(run_name=f"register-{onnx.stem}") as run:
         mlflow.log_artifact(str(onnx), artifact_path="model")
         mlflow.log_artifact(str(manifest), artifact_path="model")
+        if ckpt is not None:
+            mlflow.log_artifact(str(ckpt), artifact_path="model")
         mlflow.log_params({"model_file": onnx.name, "sha256": meta.get("sha256", ""),
                            "model_version": str(meta.get("version", ""))})
         metrics = meta.get("metrics") or {}
@@ -93,8 +109,15 @@ def pull_model(alias: str, dest: Path, tracking_uri: str, name: str = DEFAULT_NA
     meta = json.loads(manifest.read_text())
     if meta.get("sha256") != _sha256(onnx):
         raise RuntimeError(f"downloaded {onnx.name}: sha256 differs from its manifest")
+    files = [onnx, manifest]
+    if meta.get("checkpoint"):
+        ckpt = _checkpoint(onnx.parent, meta)
+        if ckpt is None or _sha256(ckpt) != meta["checkpoint"]["sha256"]:
+            raise RuntimeError(f"version {mv.version} of {name}: checkpoint "
+                               f"{meta['checkpoint']['file']} missing or its sha256 differs")
+        files.append(ckpt)
     # Move into place only after verification, so DEST never holds a half-pulled model.
-    for f in (onnx, manifest):
+    for f in files:
         shutil.move(str(f), dest / f.name)
     shutil.rmtree(staging)
     return dest / onnx.name

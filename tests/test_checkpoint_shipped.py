@@ -11,7 +11,7 @@ import pytest
 
 from lineinspect.manifest import ManifestError, checkpoint_path, load_manifest, manifest_path_for
 from lineinspect.render.video import ConveyorScene
-from tests._models import shipped_detector
+from tests._models import offline_ultralytics, shipped_detector
 
 
 def test_manifests_name_a_checkpoint_that_verifies() -> None:
@@ -39,11 +39,9 @@ def test_checkpoint_computes_what_the_onnx_computes() -> None:
     import torch
 
     from edge.detect.letterbox import compute_geometry, fill_padding, letterbox_into
-    from models.train.offline import prepare_offline
-
+    offline_ultralytics()
     model = shipped_detector()
     man = load_manifest(manifest_path_for(model))
-    prepare_offline(Path(".yolo").resolve())
     ckpt = torch.load(checkpoint_path(model, man), map_location="cpu", weights_only=False)
     net = ckpt["model"].float().eval()
     size = man.input.size[0]
@@ -71,10 +69,9 @@ def test_recovered_checkpoint_is_the_exported_network(tmp_path: Path) -> None:
     import onnxruntime as ort
     import torch
 
-    from models.train.offline import prepare_offline
     from models.train.recover import checkpoint_from_onnx
 
-    prepare_offline(tmp_path / ".yolo")
+    offline_ultralytics()
     model = shipped_detector()
     man = load_manifest(manifest_path_for(model))
     size = man.input.size[0]

@@ -121,7 +121,7 @@ def test_heldout_line_uses_only_heldout_families_and_keeps_defect_ids() -> None:
 
 def test_dataset_writer_labels_four_classes_reproducibly(tmp_path: Path) -> None:
     a = write_randomized(tmp_path / "a", {"train": 5, "val": 2}, seed=3, workers=1)
-    b = write_randomized(tmp_path / "b", {"train": 5, "val": 2}, seed=3, workers=1)
+    write_randomized(tmp_path / "b", {"train": 5, "val": 2}, seed=3, workers=1)
     doc = yaml.safe_load(a.read_text())
     assert doc["names"] == dict(enumerate(DETECTOR_CLASSES))
     labels = sorted((tmp_path / "a" / "labels" / "train").glob("*.txt"))

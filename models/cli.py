@@ -97,6 +97,22 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune(args: argparse.Namespace) -> int:
+    import json
+
+    from models.train.finetune import FinetuneConfig, finetune
+
+    cfg = FinetuneConfig(
+        data=args.data, base=args.base, out=args.out, name=args.name, epochs=args.epochs,
+        imgsz=args.imgsz, batch=args.batch, lr0=args.lr0, freeze=args.freeze,
+        replay=args.replay, version=args.version, int8=not args.no_int8,
+        resume=not args.no_resume, tracking_uri=args.tracking_uri)
+    summary = finetune(cfg)
+    print(json.dumps(summary["val"], indent=2))
+    print(f"trained {summary['train_minutes']:.1f} min; models: {', '.join(summary['models'])}")
+    return 0
+
+
 def _eval_events(args: argparse.Namespace) -> int:
     import json
 
@@ -243,6 +259,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--metrics-key", default=None,
                    help="key for --update-manifest (default: the dataset folder name)")
     e.set_defaults(handler=_eval)
+
+    ft = msub.add_parser("finetune", help="adapt the shipped detector to a line from a few "
+                                          "labelled frames (CPU, minutes)",
+                         description="From the shipped checkpoint (default) on the line's "
+                                     "YOLO data.yaml (train + val): class ids kept by name, "
+                                     "synthetic replay against forgetting, backbone frozen, "
+                                     "AdamW at a low rate; then eval on val through the edge "
+                                     "runtime, ONNX + INT8 export with manifests, checkpoint "
+                                     "beside. Resumable; logged to MLflow.")
+    ft.add_argument("--data", type=Path, required=True, help="the line's data.yaml")
+    ft.add_argument("--base", type=Path, default=None,
+                    help="checkpoint to start from (default: the shipped detector's)")
+    ft.add_argument("--out", type=Path, default=Path("runs/finetune"))
+    ft.add_argument("--name", default="line", help="run name (folder under --out)")
+    ft.add_argument("--epochs", type=int, default=12)
+    ft.add_argument("--imgsz", type=int, default=None, help="default: the base's input size")
+    ft.add_argument("--batch", type=int, default=8)
+    ft.add_argument("--lr0", type=float, default=0.001)
+    ft.add_argument("--freeze", type=int, default=10, help="frozen layers (default 10: backbone)")
+    ft.add_argument("--replay", type=int, default=150,
+                    help="synthetic frames mixed in (default 150; 0: none)")
+    ft.add_argument("--version", default="ft1", help="version of the exported model")
+    ft.add_argument("--no-int8", action="store_true", help="skip the INT8 export")
+    ft.add_argument("--no-resume", action="store_true")
+    ft.add_argument("--tracking-uri", default=None)
+    ft.set_defaults(handler=_finetune)
 
     ev = msub.add_parser("eval-events", help="event recall of `edge run` on recorded videos",
                          description="Run `lineinspect edge run` offline on each video, as a "

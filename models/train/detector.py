@@ -45,6 +45,7 @@ class TrainConfig(BaseModel):
     experiment: str = "lineinspect-detector"
     val: bool = True
     threads: int | None = Field(None, ge=1, description="CPU threads; default: every core")
+    freeze: int | None = Field(None, ge=0, description="first N layers frozen (10: backbone)")
 
 
 def _train_kwargs(cfg: TrainConfig) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def _train_kwargs(cfg: TrainConfig) -> dict[str, Any]:
         # From a .yaml there is nothing to load; from a .pt, pretrained=False would make
         # ultralytics rebuild the architecture and silently drop the weights.
         "pretrained": cfg.model.endswith(".pt"), "amp": cfg.device != "cpu", "plots": False,
-        "val": cfg.val, "deterministic": False,
+        "val": cfg.val, "deterministic": False, "freeze": cfg.freeze,
     }
 
 

@@ -6,6 +6,15 @@ import argparse
 from pathlib import Path
 
 
+def _synth_external(args: argparse.Namespace) -> int:
+    from models.data.external import write_external
+
+    data = write_external(args.out, args.count, seed=args.seed, world=args.world,
+                          workers=args.workers)
+    print(f"wrote {args.count} images painted by defect-synthesis; dataset file: {data}")
+    return 0
+
+
 def _synth(args: argparse.Namespace) -> int:
     counts = {"train": args.train, "val": args.val}
     if args.test:
@@ -192,6 +201,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "families, heldout is only them. Without it: the v2 renderer (--preset)")
     s.add_argument("--workers", type=int, default=2, help="render processes (default 2)")
     s.set_defaults(handler=_synth)
+
+    x = msub.add_parser("synth-external", help="a test set whose defects PyPI's "
+                                               "defect-synthesis paints on our clean parts",
+                        description="Clean parts from our renderer (the held-out world by "
+                                    "default), scratches and cracks painted by defect-synthesis "
+                                    "(in the train extra): a test set whose "
+                                    "defects no code of ours drew. Split 'test'.")
+    x.add_argument("--out", type=Path, required=True)
+    x.add_argument("--count", type=int, default=400)
+    x.add_argument("--seed", type=int, default=2000)
+    x.add_argument("--world", default="heldout", choices=["train", "heldout", "all"])
+    x.add_argument("--workers", type=int, default=2)
+    x.set_defaults(handler=_synth_external)
 
     v = msub.add_parser("synth-video", help="render a conveyor video with per-frame ground truth",
                         description="Render parts passing under a camera (MP4) and a JSON-lines "

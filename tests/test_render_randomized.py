@@ -134,3 +134,14 @@ def test_dataset_writer_labels_four_classes_reproducibly(tmp_path: Path) -> None
         assert f.read_text() == (tmp_path / "b" / "labels" / "train" / f.name).read_text()
     with pytest.raises(ValueError, match="unknown world"):
         write_randomized(tmp_path / "c", {"train": 1}, seed=0, world="moon")
+
+
+def test_external_painter_labels_its_own_defects_on_our_parts(tmp_path: Path) -> None:
+    from models.data.external import write_external
+
+    data = write_external(tmp_path / "ext", 6, seed=4, workers=1)
+    assert yaml.safe_load(data.read_text())["names"][3] == "part"
+    rows = [line.split() for f in (tmp_path / "ext" / "labels" / "test").glob("*.txt")
+            for line in f.read_text().splitlines()]
+    classes = {int(r[0]) for r in rows}
+    assert 3 in classes and classes & {0, 1} and classes <= {0, 1, 3}

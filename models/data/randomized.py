@@ -11,6 +11,7 @@ sub-pixel lines, as they do at run time. Every image has its own generator seede
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -57,12 +58,10 @@ def render_frame(rng: np.random.Generator, world_name: str) -> tuple[np.ndarray,
     return render_still(rng, h, w, world)
 
 
-def _render_one(args: tuple[str, int, int, str, Path]) -> dict[str, Any]:
-    split, index, seed, world_name, out = args
-    rng = np.random.default_rng([seed, SPLIT_IDS[split], index, 7])
-    img, inst = render_frame(rng, world_name)
+def write_sample(out: Path, split: str, name: str, img: np.ndarray,
+                 inst: list[Instance]) -> dict[str, Any]:
+    """Write one image with its YOLO, YOLO-seg labels; returns its COCO record."""
     h, w = img.shape[:2]
-    name = f"{index:06d}"
     cv2.imwrite(str(out / "images" / split / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
     det, seg, anns = [], [], []
     for cls, m in inst:
@@ -82,6 +81,13 @@ def _render_one(args: tuple[str, int, int, str, Path]) -> dict[str, Any]:
     return {"file_name": f"images/{split}/{name}.jpg", "width": w, "height": h, "anns": anns}
 
 
+def _render_one(args: tuple[str, int, int, str, Path]) -> dict[str, Any]:
+    split, index, seed, world_name, out = args
+    rng = np.random.default_rng([seed, SPLIT_IDS[split], index, 7])
+    img, inst = render_frame(rng, world_name)
+    return write_sample(out, split, f"{index:06d}", img, inst)
+
+
 def _coco(records: list[dict[str, Any]]) -> dict[str, Any]:
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
@@ -98,6 +104,16 @@ def write_randomized(out: Path, counts: dict[str, int], seed: int, world: str = 
     """Render the dataset and return the path of its ``data.yaml``."""
     if world not in WORLDS:
         raise ValueError(f"unknown world {world!r}; choose one of {sorted(WORLDS)}")
+    recipe = {"generator": "lineinspect.models.data.randomized", "recipe_version": RECIPE_VERSION,
+              "seed": seed, "counts": counts, "world": asdict(WORLDS[world])}
+    return write_split_dataset(out, counts, recipe, _render_one,
+                               lambda split, i: (split, i, seed, world, out.resolve()), workers)
+
+
+def write_split_dataset(out: Path, counts: dict[str, int], recipe: dict[str, Any],
+                        render: Callable[[Any], dict[str, Any]],
+                        job: Callable[[str, int], Any], workers: int = 2) -> Path:
+    """Run ``render(job(split, i))`` for every image; write COCO, data.yaml and recipe.json."""
     out = out.resolve()
     for split in counts:
         if split not in SPLIT_IDS:
@@ -107,12 +123,12 @@ def write_randomized(out: Path, counts: dict[str, int], seed: int, world: str = 
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     stats: dict[str, Any] = {}
     for split, n in counts.items():
-        jobs = [(split, i, seed, world, out) for i in range(n)]
+        jobs = [job(split, i) for i in range(n)]
         if workers > 1 and n > 8:
             with ProcessPoolExecutor(workers) as pool:
-                records = list(pool.map(_render_one, jobs, chunksize=16))
+                records = list(pool.map(render, jobs, chunksize=16))
         else:
-            records = [_render_one(j) for j in jobs]
+            records = [render(j) for j in jobs]
         coco = _coco(records)
         (out / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
         per_class = [0] * len(DETECTOR_CLASSES)
@@ -125,7 +141,5 @@ def write_randomized(out: Path, counts: dict[str, int], seed: int, world: str = 
     if "val" not in counts and "test" in counts:
         data["val"] = "images/test"
     (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    recipe = {"generator": "lineinspect.models.data.randomized", "recipe_version": RECIPE_VERSION,
-              "seed": seed, "counts": counts, "world": asdict(WORLDS[world]), "stats": stats}
-    (out / "recipe.json").write_text(json.dumps(recipe, indent=2))
+    (out / "recipe.json").write_text(json.dumps({**recipe, "stats": stats}, indent=2))
     return out / "data.yaml"

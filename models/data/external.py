@@ -10,7 +10,8 @@ defects (seen on every sample rendered while building this; the model card says 
 ours decides what a defect looks like here, so a model that learned our painters' habits only
 scores low.
 
-It is in the ``train`` extra (its ``opencv-python`` dependency is ultralytics' too). Its generators use Python's global ``random``; each image seeds it, so the set is reproducible.
+It is in the ``train`` extra (its ``opencv-python`` dependency is ultralytics' too). Its
+generators use Python's global ``random``; each image seeds it, so the set is reproducible.
 """
 
 from __future__ import annotations

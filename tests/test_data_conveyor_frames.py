@@ -57,3 +57,16 @@ def test_evaluation_scenes_and_overlaps_are_refused(tmp_path: Path, train: list[
         write_conveyor_dataset(tmp_path / "ds", train, val, frames=1)
     assert not (tmp_path / "ds").exists()  # nothing written
     assert {0, 1} == EVAL_SEEDS  # the scenes tests/test_track_conveyor.py scores
+
+
+def test_randomised_line_frames_label_parts_and_refuse_the_evaluation_lines(
+        tmp_path: Path) -> None:
+    data = write_conveyor_dataset(tmp_path / "line", [5], [6], frames=4, every=9, size=416,
+                                  world="heldout")
+    names = yaml.safe_load(data.read_text())["names"]
+    assert names == {0: "scratch", 1: "crack", 2: "dent", 3: "part"}
+    rows = [r.split() for f in (tmp_path / "line" / "labels" / "train").glob("*.txt")
+            for r in f.read_text().splitlines()]
+    assert any(r[0] == "3" for r in rows)
+    with pytest.raises(ValueError, match="evaluation"):
+        write_conveyor_dataset(tmp_path / "bad", [1000], [6], world="heldout")

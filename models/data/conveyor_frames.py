@@ -19,14 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import yaml
 
+from lineinspect.render.line import RandomConveyor
 from lineinspect.render.params import CLASS_NAMES
+from lineinspect.render.randomized import DETECTOR_CLASSES
 from lineinspect.render.video import ConveyorScene, GroundTruth
+from lineinspect.render.world import WORLDS, World
 from models.data.synth import yolo_box_line
 
 RECIPE_VERSION = 1
 EVAL_SEEDS = frozenset({0, 1})  # the conveyor scenes event-level recall is measured on
+# Randomised lines the model card's event recall is measured on (held-out world videos).
+LINE_EVAL_SEEDS = frozenset({1000, 1001, 1002})
 
 
 def yolo_lines(truth: Sequence[GroundTruth], width: int, height: int) -> list[str]:
@@ -34,19 +40,30 @@ def yolo_lines(truth: Sequence[GroundTruth], width: int, height: int) -> list[st
     return [yolo_box_line(t.class_id, t.box, width, height) for t in truth]
 
 
+def _scene_truth(scene: ConveyorScene | RandomConveyor,
+                 index: int) -> tuple[np.ndarray, list[GroundTruth]]:
+    """A frame and its labels: defects, and the visible parts on a randomised line."""
+    if isinstance(scene, RandomConveyor):
+        img, defects, parts = scene.render_all(index)
+        return img, defects + parts
+    return scene.render(index)
+
+
 def _write_split(out: Path, split: str, seeds: Sequence[int], frames: int, every: int,
-                 size: int, fps: float) -> dict[str, Any]:
+                 size: int, fps: float, world: World | None) -> dict[str, Any]:
     img_dir, lbl_dir = out / "images" / split, out / "labels" / split
     img_dir.mkdir(parents=True, exist_ok=True)
     lbl_dir.mkdir(parents=True, exist_ok=True)
-    per_class = [0] * len(CLASS_NAMES)
+    names = DETECTOR_CLASSES if world is not None else CLASS_NAMES
+    per_class = [0] * len(names)
     n = 0
     for seed in seeds:
-        scene = ConveyorScene(seed, fps=fps)
+        scene = (RandomConveyor(world, seed, fps=fps) if world is not None
+                 else ConveyorScene(seed, fps=fps))
         dsize = (size, round(size * scene.height / scene.width))
         for k in range(frames):
             index = k * every
-            img, truth = scene.render(index)
+            img, truth = _scene_truth(scene, index)
             small = cv2.resize(img, dsize, interpolation=cv2.INTER_LINEAR)
             name = f"s{seed:04d}_f{index:05d}"
             cv2.imwrite(str(img_dir / f"{name}.jpg"), small, [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -56,14 +73,18 @@ def _write_split(out: Path, split: str, seeds: Sequence[int], frames: int, every
                 per_class[t.class_id] += 1
             n += 1
     return {"images": n, "seeds": list(seeds),
-            "instances": dict(zip(CLASS_NAMES, per_class, strict=True))}
+            "instances": dict(zip(names, per_class, strict=True))}
 
 
 def write_conveyor_dataset(out: Path, train_seeds: Sequence[int], val_seeds: Sequence[int],
                            frames: int = 40, every: int = 7, size: int = 320,
-                           fps: float = 15.0) -> Path:
-    """Render ``frames`` frames (one every ``every``) of each seed's scene; returns data.yaml."""
-    mixed = EVAL_SEEDS & set(train_seeds) | EVAL_SEEDS & set(val_seeds)
+                           fps: float = 15.0, world: str | None = None) -> Path:
+    """Render ``frames`` frames (one every ``every``) of each seed's scene; returns data.yaml.
+
+    With ``world``, scenes are randomised lines of that world (four classes, parts labelled).
+    """
+    eval_seeds = EVAL_SEEDS if world is None else LINE_EVAL_SEEDS
+    mixed = eval_seeds & set(train_seeds) | eval_seeds & set(val_seeds)
     if mixed:
         raise ValueError(f"seeds {sorted(mixed)} are the evaluation scenes; train on others")
     if set(train_seeds) & set(val_seeds):
@@ -71,13 +92,15 @@ def write_conveyor_dataset(out: Path, train_seeds: Sequence[int], val_seeds: Seq
     if frames < 1 or every < 1:
         raise ValueError("frames and every must be >= 1")
     out = out.resolve()
-    stats = {split: _write_split(out, split, seeds, frames, every, size, fps)
+    w = WORLDS[world] if world is not None else None
+    stats = {split: _write_split(out, split, seeds, frames, every, size, fps, w)
              for split, seeds in (("train", train_seeds), ("val", val_seeds))}
-    data = {"path": str(out), "names": dict(enumerate(CLASS_NAMES)),
+    names = DETECTOR_CLASSES if w is not None else CLASS_NAMES
+    data = {"path": str(out), "names": dict(enumerate(names)),
             "train": "images/train", "val": "images/val"}
     (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     recipe = {"generator": "lineinspect.models.data.conveyor_frames",
               "recipe_version": RECIPE_VERSION, "frames": frames, "every": every, "size": size,
-              "fps": fps, "stats": stats}
+              "fps": fps, "world": world, "stats": stats}
     (out / "recipe.json").write_text(json.dumps(recipe, indent=2))
     return out / "data.yaml"

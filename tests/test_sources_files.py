@@ -254,6 +254,19 @@ def test_synthetic_frames_carry_the_scene_and_its_truth() -> None:
     assert frames[0].image.shape == (192, 256, 3) and frames[0].image.dtype == np.uint8
 
 
+def test_synthetic_randomised_line_is_the_heldout_world() -> None:
+    from lineinspect.render.line import RandomConveyor
+    from lineinspect.render.world import HELDOUT_WORLD
+
+    settings = SyntheticSource(seed=4, width=256, height=192, fps=15, pace=False, world="heldout")
+    source = open_source(settings)
+    assert "world=heldout" in source.description
+    frames = read_all(source, limit=30)
+    image, truth = RandomConveyor(HELDOUT_WORLD, seed=4, width=256, height=192,
+                                  fps=15).render(29)
+    assert np.array_equal(frames[29].image, image) and list(frames[29].truth or []) == truth
+
+
 def test_synthetic_length_and_loop() -> None:
     once = open_source(SyntheticSource(width=128, height=96, frames=5, loop=False, pace=False))
     assert len(read_all(once)) == 5

@@ -89,6 +89,9 @@ class SyntheticSource(_Source):
     pace: bool = True
     frames: int | None = Field(None, gt=0,
                                description="length of the video; None: endless conveyor")
+    world: Literal["classic", "train", "heldout", "all"] = Field(
+        "classic", description="classic: the v2 conveyor; otherwise a domain-randomised line "
+        "drawn from that world (heldout: part families the shipped model never saw)")
 
 
 SourceSettings = Annotated[

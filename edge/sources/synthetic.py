@@ -8,6 +8,7 @@ from edge.sources.frame import Frame, SourceReadError, Stamper
 from edge.sources.settings import SyntheticSource
 
 if TYPE_CHECKING:
+    from lineinspect.render.line import RandomConveyor
     from lineinspect.render.video import ConveyorScene
 
 
@@ -17,10 +18,12 @@ class SyntheticFrameSource:
     def __init__(self, settings: SyntheticSource, stamper: Stamper | None = None) -> None:
         self._settings = settings
         self._stamper = stamper or Stamper()
-        self._scene: ConveyorScene | None = None
+        self._scene: ConveyorScene | RandomConveyor | None = None
         self._index = 0
         s = settings
-        self.description = f"synthetic conveyor seed={s.seed} {s.width}x{s.height}@{s.fps:g}"
+        world = "" if s.world == "classic" else f" world={s.world}"
+        self.description = (f"synthetic conveyor seed={s.seed}{world} "
+                            f"{s.width}x{s.height}@{s.fps:g}")
 
     @property
     def pace_fps(self) -> float | None:
@@ -32,12 +35,8 @@ class SyntheticFrameSource:
         return self._index
 
     def open(self) -> None:
-        # Imported here so only users of the synthetic source pay for the renderer.
-        from lineinspect.render.video import ConveyorScene
-
         if self._scene is None:
-            s = self._settings
-            self._scene = ConveyorScene(seed=s.seed, width=s.width, height=s.height, fps=s.fps)
+            self._scene = _build_scene(self._settings)
         self._index = 0
 
     def read(self) -> Frame | None:
@@ -55,3 +54,15 @@ class SyntheticFrameSource:
     def close(self) -> None:
         # Keep the scene: it is deterministic and costly to build, and reopening must not redo it.
         pass
+
+
+def _build_scene(s: SyntheticSource) -> ConveyorScene | RandomConveyor:
+    # Imported here so only users of the synthetic source pay for the renderer.
+    if s.world == "classic":
+        from lineinspect.render.video import ConveyorScene
+
+        return ConveyorScene(seed=s.seed, width=s.width, height=s.height, fps=s.fps)
+    from lineinspect.render.line import RandomConveyor
+    from lineinspect.render.world import WORLDS
+
+    return RandomConveyor(WORLDS[s.world], seed=s.seed, width=s.width, height=s.height, fps=s.fps)

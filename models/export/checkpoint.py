@@ -24,9 +24,8 @@ from lineinspect.manifest import (
 def slim_checkpoint(ckpt: dict[str, Any]) -> dict[str, Any]:
     """What fine-tuning needs of an ultralytics checkpoint: the (EMA) model in fp16, its args."""
     model = ckpt.get("ema") or ckpt["model"]
-    keep: dict[str, Any] = {k: ckpt.get(k) for k in ("date", "train_args", "train_metrics",
-                                                     "recovered_from")
-            if k in ckpt}
+    kept = ("date", "train_args", "train_metrics", "recovered_from")
+    keep: dict[str, Any] = {k: ckpt[k] for k in kept if k in ckpt}
     return {**keep, "epoch": -1, "best_fitness": None, "model": model.half(), "ema": None,
             "updates": None, "optimizer": None}
 

@@ -38,23 +38,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
-import paho.mqtt.client as mqtt  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-
-from edge.publish.alarms import AlarmMachine, Now, wire_payload  # noqa: E402
-from edge.publish.factory import PublishSettings, build_publisher  # noqa: E402
-from edge.publish.items import Station  # noqa: E402
-from edge.publish.settings import (  # noqa: E402
+from edge.publish.alarms import AlarmMachine, Now, wire_payload
+from edge.publish.factory import PublishSettings, build_publisher
+from edge.publish.items import Station
+from edge.publish.settings import (
     AlarmSettings,
     MqttSettings,
     OutboxSettings,
     StatsSettings,
 )
-from edge.publish.stats import percentile  # noqa: E402
-from lineinspect.contract import (  # noqa: E402
+from edge.publish.stats import percentile
+from lineinspect.contract import (
     AlarmAck,
     BoxPx,
     DefectEvent,
@@ -65,8 +62,10 @@ from lineinspect.contract import (  # noqa: E402
     format_ts,
     parse_message,
 )
-from lineinspect.render.video import ConveyorScene, GroundTruth  # noqa: E402
-from tests.servers import MosquittoServer  # noqa: E402
+from lineinspect.render.video import ConveyorScene, GroundTruth
+from lineinspect.testing import MosquittoServer
+
+REPO = Path(__file__).resolve().parents[1]
 
 STATION = Station("bench", "line1", "st1", ("cam1",))
 MODEL = ModelRef(name="ground-truth", version="0", sha256="0" * 64)

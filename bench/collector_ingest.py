@@ -44,20 +44,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import yaml
 
-import yaml  # noqa: E402
-
-from lineinspect.contract import (  # noqa: E402
+from lineinspect.contract import (
     TopicKind,
     Uuid7Generator,
     build_topic,
     encode_payload,
     format_ts,
 )
-from lineinspect.contract.examples import example_event  # noqa: E402
-from tests.servers import InfluxServer, MosquittoServer  # noqa: E402
+from lineinspect.contract.examples import example_event
+from lineinspect.testing import InfluxServer, MosquittoServer
+
+REPO = Path(__file__).resolve().parents[1]
 
 T0_MS = 1_763_794_391_000
 PER_FRAME = 3

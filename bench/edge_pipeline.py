@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import threading
 import time
@@ -36,17 +35,16 @@ from typing import TypeVar
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from edge.app import AgentParts, EdgeAgent, model_ref
+from edge.detect.detector import Detector
+from edge.detect.settings import DetectorSettings
+from edge.metrics import EdgeMetrics
+from edge.pipeline.sinks import CallbackSink
+from edge.run import build_detectors
+from edge.settings import EdgeSettings
+from edge.sources.settings import FileSource
 
-from edge.app import AgentParts, EdgeAgent, model_ref  # noqa: E402
-from edge.detect.detector import Detector  # noqa: E402
-from edge.detect.settings import DetectorSettings  # noqa: E402
-from edge.metrics import EdgeMetrics  # noqa: E402
-from edge.pipeline.sinks import CallbackSink  # noqa: E402
-from edge.run import build_detectors  # noqa: E402
-from edge.settings import EdgeSettings  # noqa: E402
-from edge.sources.settings import FileSource  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 T = TypeVar("T")
 DEFAULT_MODEL = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v2.onnx"

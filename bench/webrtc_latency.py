@@ -38,12 +38,11 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import av
+import numpy as np
+from fastapi import HTTPException, Request, Response  # (route annotations)
 
-import av  # noqa: E402
-import numpy as np  # noqa: E402
-from fastapi import HTTPException, Request, Response  # noqa: E402  (route annotations)
+REPO = Path(__file__).resolve().parents[1]
 
 LOOPBACK = [ip_address("127.0.0.1")]
 BITS = 16

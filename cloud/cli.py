@@ -60,7 +60,7 @@ def _retire(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    from edge.logsetup import setup_logging
+    from lineinspect.logsetup import setup_logging
 
     setup_logging(settings.logging)
     drained = Collector(settings, client_id=args.client_id).retire(args.quiet_s, args.timeout_s)
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.no_api and args.no_collector:
         print("--no-api and --no-collector leave nothing to run", file=sys.stderr)
         return 2
-    from edge.logsetup import setup_logging
+    from lineinspect.logsetup import setup_logging
 
     setup_logging(settings.logging)
     stop = threading.Event()

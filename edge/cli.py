@@ -15,10 +15,10 @@ or when every (finite) source has ended.
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edge.logsetup import setup_logging
     from edge.run import run_edge
     from edge.settings import load_edge_settings
     from lineinspect.config.errors import ConfigError
+    from lineinspect.logsetup import setup_logging
 
     try:
         settings = load_edge_settings(args.config)

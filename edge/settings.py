@@ -18,12 +18,11 @@ from edge.publish.settings import (
     AlarmSettings,
     MqttSettings,
     OutboxSettings,
-    SeveritySettings,
     StatsSettings,
 )
 from edge.sources.settings import SourceSettings
 from edge.stream.settings import StreamSettings
-from edge.track.settings import TrackingSettings
+from edge.track.settings import SeveritySettings, TrackingSettings
 from lineinspect.config.common import LoggingSettings, TopicId
 from lineinspect.config.errors import ConfigIssue
 from lineinspect.config.load import RoleSettings, file_issue, load_settings

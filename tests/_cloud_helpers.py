@@ -34,8 +34,8 @@ from lineinspect.contract import (
     encode_payload,
     format_ts,
 )
-from tests.servers import InfluxServer, MosquittoServer
-from tests.servers.process import _die_with_parent as die_with_parent
+from lineinspect.testing import InfluxServer, MosquittoServer
+from lineinspect.testing.process import _die_with_parent as die_with_parent
 
 REPO = Path(__file__).resolve().parents[1]
 SITE, LINE, STATION = "plant1", "line3", "st2"

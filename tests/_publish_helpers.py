@@ -20,7 +20,7 @@ from lineinspect.contract import (
     Uuid7Generator,
     format_ts,
 )
-from tests.servers import MosquittoServer
+from lineinspect.testing import MosquittoServer
 
 SITE, LINE, STATION = "plant1", "line3", "st2"
 CAMERA = "cam1"

@@ -19,10 +19,9 @@ import numpy as np
 
 from edge.api.feed import EventFeed, LiveStats
 from edge.detect.detector import Detector
-from edge.publish.settings import SeveritySettings
 from edge.stream.hub import FrameHub, Overlay
 from edge.track.lifecycle import EventTracker
-from edge.track.settings import TrackingSettings
+from edge.track.settings import SeveritySettings, TrackingSettings
 from edge.track.wire import WireContext, WireConverter
 from lineinspect.contract import Alarm, ModelRef, format_ts
 from lineinspect.render.video import ConveyorScene

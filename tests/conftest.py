@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.servers import InfluxServer, MosquittoServer, MosquittoSub, ServerProcess
-from tests.servers.process import current_serial, registered_servers
+from lineinspect.testing import InfluxServer, MosquittoServer, MosquittoSub, ServerProcess
+from lineinspect.testing.process import current_serial, registered_servers
 
 _WATERMARK = pytest.StashKey[int]()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.publish.publisher import Publisher
+from lineinspect.testing import MosquittoServer, MosquittoSub
 from tests._publish_helpers import make_event, publish_settings, start_publisher, topic
-from tests.servers import MosquittoServer, MosquittoSub
 
 Sub = Callable[..., MosquittoSub]
 ALARM = topic("alarm")

@@ -29,8 +29,8 @@ from lineinspect.contract import (
     format_ts,
     parse_message,
 )
+from lineinspect.testing import InfluxServer
 from tests._cloud_helpers import LINE, SITE, make_event, make_stats, make_status
-from tests.servers import InfluxServer
 
 T0 = 1_763_791_200_000  # an hour boundary, ms
 MIN = 60_000
@@ -239,7 +239,7 @@ def test_bearer_token_when_configured(tmp_path: Path) -> None:
 
 
 def test_store_down_is_503(tmp_path: Path) -> None:
-    from tests.servers import free_port
+    from lineinspect.testing import free_port
 
     http = InfluxHttp(f"http://127.0.0.1:{free_port()}", InfluxAuth(), 1.0)
     with TestClient(create_app(InfluxQueryStore(http, "x"))) as client:

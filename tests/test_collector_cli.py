@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from lineinspect.cli import main
+from lineinspect.testing import MosquittoServer, free_port
+from lineinspect.testing.process import _die_with_parent
 from tests._cloud_helpers import (
     REPO,
     Publisher,
@@ -22,8 +24,6 @@ from tests._cloud_helpers import (
     wait_until,
     write_config,
 )
-from tests.servers import MosquittoServer, free_port
-from tests.servers.process import _die_with_parent
 
 
 def _get(url: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from lineinspect.contract import (
     encode_payload,
     parse_message,
 )
+from lineinspect.testing import MosquittoServer, MosquittoSub
 from tests._cloud_helpers import (
     LINE,
     SITE,
@@ -34,7 +35,6 @@ from tests._cloud_helpers import (
     running_collector,
     wait_until,
 )
-from tests.servers import MosquittoServer, MosquittoSub
 
 TOPIC = build_topic(TopicKind.EVENTS, SITE, LINE, STATION, "cam1")
 STATS_TOPIC = build_topic(TopicKind.STATS, SITE, LINE, STATION, "cam1")

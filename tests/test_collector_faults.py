@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lineinspect.testing import InfluxServer, MosquittoServer
 from tests._cloud_helpers import (
     CollectorProcess,
     StreamingPublisher,
@@ -20,7 +21,6 @@ from tests._cloud_helpers import (
     wait_until,
     write_config,
 )
-from tests.servers import InfluxServer, MosquittoServer
 
 DB = "faults"
 N_EVENTS = 6000

@@ -18,6 +18,7 @@ from cloud.collector.mqtt_probe import probe_protocol
 from cloud.store.query import Scope, TimeRange
 from cloud.store.sqlite_store import SqliteStore
 from lineinspect.config.mqtt import MqttSettings
+from lineinspect.testing import MosquittoServer, ServerProcess, free_port, mqtt_connack_code
 from tests._cloud_helpers import (
     REPO,
     Publisher,
@@ -26,7 +27,6 @@ from tests._cloud_helpers import (
     running_collector,
     wait_until,
 )
-from tests.servers import MosquittoServer, ServerProcess, free_port, mqtt_connack_code
 
 
 class AmqttServer(ServerProcess):

@@ -17,6 +17,7 @@ import pytest
 
 from cloud.collector.mqtt_link import mosquitto_loses_shared_subscriptions
 from cloud.collector.service import Collector
+from lineinspect.testing import InfluxServer, MosquittoServer
 from tests._cloud_helpers import (
     REPO,
     CollectorProcess,
@@ -29,7 +30,6 @@ from tests._cloud_helpers import (
     wait_until,
     write_config,
 )
-from tests.servers import InfluxServer, MosquittoServer
 
 VERSIONS = [
     ("mosquitto version 2.0.11", True),

@@ -19,6 +19,8 @@ from cloud.settings import CloudSettings
 from cloud.store.query import Scope, TimeRange
 from cloud.store.sqlite_store import SqliteStore
 from lineinspect.contract import encode_payload
+from lineinspect.testing import MosquittoServer
+from lineinspect.testing.ports import free_port
 from tests._cloud_helpers import (
     T0_MS,
     CollectorProcess,
@@ -28,8 +30,6 @@ from tests._cloud_helpers import (
     wait_until,
     write_config,
 )
-from tests.servers import MosquittoServer
-from tests.servers.ports import free_port
 
 
 def _batch(n: int, later_by_ms: int = 0, junk_every: int = 0) -> list[Raw]:

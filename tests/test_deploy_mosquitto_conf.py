@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from lineinspect.contract import MAX_PAYLOAD_BYTES
-from tests.servers import MosquittoServer, MosquittoSub, mqtt_connack_code
-from tests.servers.paho import ConnackRefused, paho_client, publish, subscribe
+from lineinspect.testing import MosquittoServer, MosquittoSub, mqtt_connack_code
+from tests._paho import ConnackRefused, paho_client, publish, subscribe
 
 DEPLOY_CONF = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "mosquitto.conf"
 USERS = {"edge-agent": "edge-pw", "collector": "collector-pw"}

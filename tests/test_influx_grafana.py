@@ -15,7 +15,7 @@ import yaml
 
 from cloud.store.influx_http import InfluxAuth, InfluxHttp
 from cloud.store.influx_v1 import InfluxV1Writer
-from tests.servers import InfluxServer
+from lineinspect.testing import InfluxServer
 from tests.test_cloud_api import MIN, T0, dataset
 
 GRAFANA = Path(__file__).resolve().parents[1] / "deploy" / "grafana"

@@ -12,6 +12,7 @@ from cloud.store.influx_v1 import InfluxV1Writer
 from cloud.store.points import make_point
 from cloud.store.schema import defect_point
 from cloud.store.writer import PointsRejected, StoreUnavailable
+from lineinspect.testing import InfluxServer, MosquittoServer, free_port
 from tests._cloud_helpers import (
     Publisher,
     cloud_settings,
@@ -20,7 +21,6 @@ from tests._cloud_helpers import (
     running_collector,
     wait_until,
 )
-from tests.servers import InfluxServer, MosquittoServer, free_port
 
 
 def _writer(influx: InfluxServer, db: str, create: bool = True) -> InfluxV1Writer:

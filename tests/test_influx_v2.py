@@ -21,8 +21,8 @@ from cloud.store.influx_v2 import InfluxV2Writer
 from cloud.store.schema import defect_point, stats_point
 from cloud.store.writer import StoreUnavailable
 from lineinspect.contract import TopicAddress, TopicKind
+from lineinspect.testing import ServerProcess, free_port
 from tests._cloud_helpers import LINE, SITE, STATION, make_event, make_stats
-from tests.servers import ServerProcess, free_port
 
 VICTORIA = "/usr/bin/victoria-metrics"
 

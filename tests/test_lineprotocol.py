@@ -16,7 +16,7 @@ from cloud.store.lineprotocol import (
     escape_measurement,
     format_field_value,
 )
-from tests.servers import InfluxServer
+from lineinspect.testing import InfluxServer
 
 MEASUREMENTS = [
     ("defect_events", "defect_events"),

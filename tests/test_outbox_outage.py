@@ -26,8 +26,8 @@ import pytest
 from edge.publish.outbox import read_pending
 from edge.publish.publisher import Publisher
 from lineinspect.contract import DefectEvent
+from lineinspect.testing import MosquittoServer, MosquittoSub
 from tests._publish_helpers import make_event, publish_settings, start_publisher, topic
-from tests.servers import MosquittoServer, MosquittoSub
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = topic("events")

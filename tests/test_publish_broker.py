@@ -24,6 +24,7 @@ from edge.publish.settings import (
     TlsSettings,
 )
 from lineinspect.contract import Stats, Status, parse_message
+from lineinspect.testing import MosquittoServer, MosquittoSub, free_port
 from tests._publish_helpers import (
     MODEL,
     SITE,
@@ -34,7 +35,6 @@ from tests._publish_helpers import (
     station,
     topic,
 )
-from tests.servers import MosquittoServer, MosquittoSub, free_port
 
 AVAILABILITY = f"lineinspect/v1/{SITE}/line3/{STATION}/availability"
 Sub = Callable[..., MosquittoSub]

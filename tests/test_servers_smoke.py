@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.servers import (
+from lineinspect.testing import (
     InfluxError,
     InfluxServer,
     InfluxUnavailable,
@@ -19,7 +19,7 @@ from tests.servers import (
     MosquittoSub,
     mqtt_connack_code,
 )
-from tests.servers.paho import paho_client, publish, subscribe
+from tests._paho import paho_client, publish, subscribe
 
 SubFactory = Callable[..., MosquittoSub]
 

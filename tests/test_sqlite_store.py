@@ -15,6 +15,7 @@ from cloud.store.query import Scope, TimeRange
 from cloud.store.schema import defect_point
 from cloud.store.sqlite_store import SqliteStore
 from cloud.store.writer import PointsRejected
+from lineinspect.testing import MosquittoServer
 from tests._cloud_helpers import (
     Publisher,
     cloud_settings,
@@ -23,7 +24,6 @@ from tests._cloud_helpers import (
     running_collector,
     wait_until,
 )
-from tests.servers import MosquittoServer
 
 ALL = TimeRange(0, 2**62)
 

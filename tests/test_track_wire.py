@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from edge.detect.types import Detections
-from edge.publish.settings import SeveritySettings
 from edge.track.events import TrackEvent
 from edge.track.lifecycle import EventTracker
-from edge.track.settings import TrackingSettings, ZoneSettings
+from edge.track.settings import SeveritySettings, TrackingSettings, ZoneSettings
 from edge.track.wire import WireContext, WireConverter, severity_of, to_wire
 from lineinspect.contract import (
     ModelRef,

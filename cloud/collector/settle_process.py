@@ -68,7 +68,7 @@ def worker_main(
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     from cloud.store.factory import build_writer
-    from edge.logsetup import setup_logging
+    from lineinspect.logsetup import setup_logging
 
     setup_logging(settings.logging)
     cs = settings.collector

@@ -1,4 +1,4 @@
-"""Settings of the publisher: MQTT connection, durable outbox, PLC alarm rules, severity, stats."""
+"""Settings of the publisher: MQTT connection, durable outbox, PLC alarm rules, stats."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ __all__ = [
     "MqttEndpoint",
     "MqttSettings",
     "OutboxSettings",
-    "SeveritySettings",
     "StatsSettings",
     "TlsSettings",
     "parse_mqtt_url",
@@ -101,21 +100,6 @@ class AlarmSettings(BaseModel):
             if not 1 <= code <= 65535:
                 raise ValueError(f"codes.{name}: alarm code must be 1..65535 (0 means no alarm)")
         return self
-
-
-class SeveritySettings(BaseModel):
-    """Severity of an event: the class's base level, raised one step for large defects."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    default: Severity = "medium"
-    by_class: dict[str, Severity] = Field(default_factory=dict)
-    escalate_area_px: float | None = Field(
-        None, gt=0, description="area in pixels at or above which severity goes one step up"
-    )
-    escalate_area_mm2: float | None = Field(
-        None, gt=0, description="as escalate_area_px, for calibrated cameras (takes precedence)"
-    )
 
 
 class StatsSettings(BaseModel):

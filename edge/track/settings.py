@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lineinspect.classes import NON_DEFECT_CLASSES
+from lineinspect.contract.v1 import Severity
 
 
 class ZoneSettings(BaseModel):
@@ -80,4 +81,19 @@ class TrackingSettings(BaseModel):
     )
     belt_prior: bool = Field(
         True, description="start new tracks with the mean velocity of the established ones"
+    )
+
+
+class SeveritySettings(BaseModel):
+    """Severity of an event: the class's base level, raised one step for large defects."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default: Severity = "medium"
+    by_class: dict[str, Severity] = Field(default_factory=dict)
+    escalate_area_px: float | None = Field(
+        None, gt=0, description="area in pixels at or above which severity goes one step up"
+    )
+    escalate_area_mm2: float | None = Field(
+        None, gt=0, description="as escalate_area_px, for calibrated cameras (takes precedence)"
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.publish.settings import SeveritySettings
 from edge.track.events import TrackEvent
+from edge.track.settings import SeveritySettings
 from lineinspect.contract import (
     BoxPx,
     DefectEvent,

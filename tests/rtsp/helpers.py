@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from tests.servers.ports import free_port
-from tests.servers.process import ServerProcess
+from lineinspect.testing.ports import free_port
+from lineinspect.testing.process import ServerProcess
 
 SERVER_SCRIPT = Path(__file__).with_name("server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"  # has Debian's python3-gi; the venv cannot

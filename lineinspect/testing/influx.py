@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.servers.ports import free_port
-from tests.servers.process import ServerProcess
+from lineinspect.testing.ports import free_port
+from lineinspect.testing.process import ServerProcess
 
 INFLUXD = "/usr/bin/influxd"
 

@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.servers.mosquitto import MosquittoServer
+from lineinspect.testing.mosquitto import MosquittoServer
 
 
 class ConnackRefused(ConnectionError):

@@ -11,8 +11,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.servers.ports import free_port
-from tests.servers.process import ServerProcess
+from lineinspect.testing.ports import free_port
+from lineinspect.testing.process import ServerProcess
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"

@@ -107,12 +107,10 @@ def build_services(settings: EdgeSettings, detectors: Sequence[Detector], metric
         svc.feed = EventFeed(settings.api.event_history)
     try:
         if mqtt:
-            from edge.publish.factory import open_publisher
-            from edge.publish.items import Station
+            from edge.publish.factory import edge_station, open_publisher, publish_settings
 
-            station = Station(settings.site, settings.line, settings.station, tuple(cams))
-            pub = open_publisher(station, settings.mqtt, settings.outbox, settings.alarms,
-                                 settings.stats, on_alarm=svc.feed.set_alarm if svc.feed else None)
+            pub = open_publisher(edge_station(settings), publish_settings(settings),
+                                 on_alarm=svc.feed.set_alarm if svc.feed else None)
             svc.publisher = pub
             svc.closers.append(pub.close)
             sinks.append(CallbackSink("mqtt", pub.publish_event))

@@ -215,8 +215,7 @@ def test_alarm_listener_hears_every_state_and_cannot_stop_publishing(
 
     s = publish_settings(mosquitto, tmp_path / "o.sqlite3", alarms={"clear": "ack"})
     sub = mosquitto_sub(mosquitto, ALARM, qos=1)
-    pub = open_publisher(station(), s.mqtt, s.outbox, s.alarms, s.stats,
-                         on_alarm=heard.append)
+    pub = open_publisher(station(), s, on_alarm=heard.append)
     pub.add_alarm_listener(broken)
     try:
         assert pub.client.wait_connected(20)

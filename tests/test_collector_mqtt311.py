@@ -7,6 +7,7 @@ only, which speaks MQTT 5)."""
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,6 @@ from cloud.store.sqlite_store import SqliteStore
 from lineinspect.config.mqtt import MqttSettings
 from lineinspect.testing import MosquittoServer, ServerProcess, free_port, mqtt_connack_code
 from tests._cloud_helpers import (
-    REPO,
     Publisher,
     cloud_settings,
     event_stream,
@@ -51,7 +51,8 @@ class AmqttServer(ServerProcess):
         self.config_path.write_text(yaml.safe_dump(doc))
 
     def _command(self) -> list[str]:
-        return [str(REPO / ".venv" / "bin" / "amqtt"), "-c", str(self.config_path)]
+        # Beside the running interpreter: the venv the suite runs in (a worktree has none).
+        return [str(Path(sys.executable).parent / "amqtt"), "-c", str(self.config_path)]
 
     def _answers(self) -> bool:
         return mqtt_connack_code(self.host, self.port, "probe") == 0

@@ -15,7 +15,7 @@ from cloud.api.rates import join_rates
 from cloud.collector.counters import Counters
 from cloud.collector.intake import Classifier, Item
 from cloud.collector.pipeline import Pipeline, PipelineOptions
-from cloud.collector.policy import BatchPolicy, backoff_delay, receive_maximum
+from cloud.collector.policy import BatchPolicy, receive_maximum
 from cloud.collector.settle import LocalSettler
 from cloud.store.points import Point
 from cloud.store.query import CountRow, InspectedRow
@@ -42,13 +42,6 @@ def test_batch_policy_next_wait(points: int, age: float, want: object) -> None:
 
 def test_batch_policy_without_linger_waits_for_size_or_age() -> None:
     assert BatchPolicy(10, 1.0, 0.0).next_wait(3, 0.25) == 0.75
-
-
-@pytest.mark.parametrize(
-    ("attempt", "want"), [(0, 0.2), (1, 0.4), (3, 1.6), (5, 5.0), (1000, 5.0)]
-)
-def test_backoff_doubles_up_to_the_cap(attempt: int, want: float) -> None:
-    assert backoff_delay(attempt, 0.2, 5.0) == pytest.approx(want)
 
 
 @pytest.mark.parametrize(("batch", "want"), [(1, 100), (5000, 15000), (40000, 65535)])

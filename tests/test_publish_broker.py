@@ -5,7 +5,6 @@ passwords, the hand-off queue's drop policy, and the embedded broker."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from edge.publish.settings import (
 )
 from lineinspect.contract import Stats, Status, parse_message
 from lineinspect.testing import MosquittoServer, MosquittoSub, free_port
+from tests._pki import make_pki, tls_listener
 from tests._publish_helpers import (
     MODEL,
     SITE,
@@ -175,29 +175,6 @@ def test_events_of_another_station_or_camera_are_refused(tmp_path: Path) -> None
 
 
 # -- TLS + credentials --------------------------------------------------------------------------
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def make_pki(d: Path) -> dict[str, Path]:
-    """A CA, a server cert for 127.0.0.1 and a client cert, made with the openssl CLI."""
-    p = {k: d / f"{k}.pem" for k in ("ca", "ca_key", "srv", "srv_key", "cli", "cli_key")}
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")  # fast keys
-    _openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=lineinspect-test-ca",
-             "-keyout", str(p["ca_key"]), "-out", str(p["ca"]))
-    ext = d / "san.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name, cn in (("srv", "127.0.0.1"), ("cli", "edge-st2")):
-        csr = d / f"{name}.csr"
-        key = str(p[f"{name}_key"])
-        _openssl("req", *ec, "-subj", f"/CN={cn}", "-keyout", key, "-out", str(csr))
-        extra = ["-extfile", str(ext)] if name == "srv" else []
-        _openssl("x509", "-req", "-in", str(csr), "-CA", str(p["ca"]), "-CAkey",
-                 str(p["ca_key"]), "-CAcreateserial", "-days", "2", "-out", str(p[name]),
-                 *extra)
-    return p
-
-
 def test_tls_with_client_certificate_and_password(
     mosquitto_factory: Callable[..., MosquittoServer], tmp_path: Path
 ) -> None:
@@ -205,13 +182,7 @@ def test_tls_with_client_certificate_and_password(
     tls_port = free_port()
     broker = mosquitto_factory(
         users={"edge": "s3cret"},
-        extra_config="\n".join([
-            f"listener {tls_port} 127.0.0.1",
-            f"cafile {pki['ca']}",
-            f"certfile {pki['srv']}",
-            f"keyfile {pki['srv_key']}",
-            "require_certificate true",
-        ]),
+        extra_config=tls_listener(pki, tls_port, require_certificate=True),
     )
     tls = TlsSettings(ca_file=pki["ca"], cert_file=pki["cli"], key_file=pki["cli_key"])
 
@@ -249,8 +220,8 @@ def _with_mqtt(mqtt_settings: MqttSettings, path: Path) -> PublishSettings:
 def test_embedded_broker_binds_loopback_and_carries_events(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="loopback only"):
         EmbeddedBroker(host="0.0.0.0")
-    pub = open_publisher(station(), None, OutboxSettings(path=tmp_path / "o.sqlite3"),
-                         AlarmSettings(), StatsSettings())
+    pub = open_publisher(station(), PublishSettings(
+        None, OutboxSettings(path=tmp_path / "o.sqlite3"), AlarmSettings(), StatsSettings()))
     try:
         assert pub.client.wait_connected(20)
         url = pub.client.settings.url

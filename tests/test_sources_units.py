@@ -1,4 +1,4 @@
-"""Pure parts of the sources: backoff, mailbox, FFmpeg option plumbing, naming, settings."""
+"""Pure parts of the sources: mailbox, FFmpeg option plumbing, naming, settings."""
 
 from __future__ import annotations
 
@@ -9,39 +9,11 @@ import time
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from edge.sources.backoff import RetryPolicy, backoff_delay
 from edge.sources.ffmpeg_env import EnvGate, capture_options, redact_url
 from edge.sources.folder import natural_key
 from edge.sources.frame import Stamper
 from edge.sources.mailbox import LatestMailbox, MailboxClosed
 from edge.sources.settings import RtspSource, SourceSettings, SyntheticSource
-
-POLICY = RetryPolicy(initial_s=0.5, max_s=30.0, jitter=0.5)
-
-
-@pytest.mark.parametrize(("attempt", "u", "expected"), [
-    (1, 0.0, 0.5),
-    (2, 0.0, 1.0),
-    (3, 0.0, 2.0),
-    (6, 0.0, 16.0),
-    (7, 0.0, 30.0),  # 32 capped
-    (10_000, 0.0, 30.0),  # no overflow far out
-    (1, 0.999999, 0.25),  # jitter takes off up to half
-    (7, 0.5, 22.5),
-])
-def test_backoff_delay(attempt: int, u: float, expected: float) -> None:
-    assert backoff_delay(attempt, POLICY, u) == pytest.approx(expected, rel=1e-5)
-
-
-@pytest.mark.parametrize("bad", [dict(initial_s=0), dict(initial_s=5, max_s=1), dict(jitter=1.0)])
-def test_retry_policy_rejects_nonsense(bad: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="retry policy"):
-        RetryPolicy(**bad)
-
-
-def test_backoff_attempt_counts_from_one() -> None:
-    with pytest.raises(ValueError, match="from 1"):
-        backoff_delay(0, POLICY, 0.0)
 
 
 @pytest.mark.parametrize(("names", "ordered"), [

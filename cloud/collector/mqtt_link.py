@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,10 +28,12 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cloud.collector.counters import Counters
 from cloud.collector.intake import Item
-from cloud.collector.mqtt_probe import UNSUPPORTED_PROTOCOL, new_client, probe_protocol
+from cloud.collector.mqtt_probe import UNSUPPORTED_PROTOCOL, probe_protocol
 from cloud.settings import CollectorSettings
+from lineinspect.backoff import RetryPolicy, backoff_delay
 from lineinspect.contract import DeadLetter, encode_payload
 from lineinspect.contract.topics import TOPIC_ROOT
+from lineinspect.mqtt import build_client, default_client_id
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,6 @@ def _no_sink(item: Item) -> None:
     raise RuntimeError("MqttLink.sink must be set before start()")
 
 
-def default_client_id() -> str:
-    """Stable per host, so a restarted replica (same pod name, same machine) resumes its
-    session and receives what the broker queued for it."""
-    return f"lineinspect-collector-{socket.gethostname()}"[:128]
-
-
 def subscription_filters(share_group: str | None, shared: bool) -> str:
     base = f"{TOPIC_ROOT}/#"
     return f"$share/{share_group}/{base}" if share_group and shared else base
@@ -79,7 +74,7 @@ class MqttLink:
         client_id: str | None = None,
     ) -> None:
         self.settings = settings
-        self.client_id = client_id or settings.mqtt.client_id or default_client_id()
+        self.client_id = client_id or settings.mqtt.client_id or default_client_id("collector")
         self.sink: Callable[[Item], None] = _no_sink
         self.on_protocol: Callable[[mqtt.MQTTProtocolVersion], None] = _ignore_protocol
         self._counters = counters
@@ -102,7 +97,8 @@ class MqttLink:
 
     # -- set-up ---------------------------------------------------------------------------------
     def _build(self, protocol: mqtt.MQTTProtocolVersion) -> mqtt.Client:
-        client = new_client(self.settings.mqtt, self.client_id, protocol, persistent=True)
+        client = build_client(self.settings.mqtt, self.client_id, protocol=protocol,
+                              persistent=True, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -124,13 +120,14 @@ class MqttLink:
     def _start(self) -> None:
         ms = self.settings.mqtt
         if self.protocol == mqtt.MQTTv5:
-            delay = ms.reconnect_min_s
+            retry = RetryPolicy(ms.reconnect_min_s, ms.reconnect_max_s, jitter=0.0)
+            attempt = 0
             while not self._closing.is_set():
                 found = probe_protocol(ms, self.client_id)
                 if found is not None:
                     break
-                self._closing.wait(delay)
-                delay = min(delay * 2, ms.reconnect_max_s)
+                attempt += 1
+                self._closing.wait(backoff_delay(attempt, retry))
             if self._closing.is_set():
                 return
             if found == mqtt.MQTTv311:

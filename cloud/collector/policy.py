@@ -1,4 +1,4 @@
-"""Batching and retry timing, as pure functions."""
+"""Batching and flow-control sizes, as pure functions (retry delays: ``lineinspect.backoff``)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,6 @@ class BatchPolicy:
         if left <= 0:
             return None
         return min(left, self.linger_s) if self.linger_s > 0 else left
-
-
-def backoff_delay(attempt: int, min_s: float, max_s: float) -> float:
-    """Delay before retry ``attempt`` (0-based): doubling from ``min_s``, capped at ``max_s``."""
-    if attempt < 0:
-        raise ValueError("attempt must be >= 0")
-    return min(max_s, min_s * (2.0 ** min(attempt, 60)))
 
 
 def receive_maximum(batch_points: int) -> int:

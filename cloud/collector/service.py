@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 
 from cloud.collector.counters import Counters
 from cloud.collector.intake import Classifier
-from cloud.collector.mqtt_link import MqttLink, default_client_id
+from cloud.collector.mqtt_link import MqttLink
 from cloud.collector.pipeline import Pipeline, PipelineOptions
 from cloud.collector.policy import BatchPolicy, receive_maximum
 from cloud.collector.settle import LocalSettler, Settler
@@ -20,6 +20,7 @@ from cloud.collector.settle_process import ProcessSettler
 from cloud.settings import CloudSettings
 from cloud.store.factory import batch_limits, build_writer
 from cloud.store.writer import PointWriter
+from lineinspect.mqtt import default_client_id
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class Collector:
         self.settings = settings
         cs = settings.collector
         limits = batch_limits(settings)
-        self.client_id = client_id or cs.mqtt.client_id or default_client_id()
+        self.client_id = client_id or cs.mqtt.client_id or default_client_id("collector")
         self.counters = Counters()
         self.settler = self._settler(writer)
         self.link = MqttLink(

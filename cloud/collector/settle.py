@@ -15,9 +15,9 @@ from typing import Protocol
 
 from cloud.collector.counters import Counters
 from cloud.collector.intake import Classifier, Verdict
-from cloud.collector.policy import backoff_delay
 from cloud.store.points import Point
 from cloud.store.writer import BatchTooLarge, PointsRejected, PointWriter, StoreUnavailable
+from lineinspect.backoff import RetryPolicy, backoff_delay
 from lineinspect.contract import DeadLetter, make_dead_letter
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ class LocalSettler:
         self._classifier = classifier
         self._writer = writer
         self._counters = counters
-        self._retry = retry_s
+        # Plain doubling, no jitter: what the collector has always done.
+        self._retry = RetryPolicy(*retry_s, jitter=0.0)
         self._aborted = aborted
         self._chunk = chunk
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="store-write")
@@ -129,7 +130,7 @@ class LocalSettler:
 
     def _write(self, points: Sequence[Point]) -> None:
         """Write with retries until it succeeds; split on 'too large'; raise PointsRejected."""
-        attempt = 0
+        attempt = 1
         while True:
             try:
                 self._writer.write(points)
@@ -142,8 +143,8 @@ class LocalSettler:
                 self._write(points[half:])
                 return
             except StoreUnavailable as exc:
-                delay = backoff_delay(attempt, *self._retry)
-                if attempt == 0 or attempt % 10 == 0:
+                delay = backoff_delay(attempt, self._retry)
+                if attempt % 10 == 1:
                     log.warning("store write failed (%s); retrying in %.1f s", exc, delay)
                 self._counters.add("write_retries")
                 attempt += 1

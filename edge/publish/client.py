@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
-import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge.publish.settings import MqttSettings
+from lineinspect.config.mqtt import MqttSettings
+from lineinspect.mqtt import build_client
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +54,6 @@ class ClientOptions:
     max_inflight: int = 20
 
 
-def default_client_id(site: str, line: str, station: str) -> str:
-    return f"lineinspect-edge-{site}-{line}-{station}"[:128]
-
-
 class MqttClient:
     def __init__(self, settings: MqttSettings, options: ClientOptions) -> None:
         self.settings = settings
@@ -70,50 +64,18 @@ class MqttClient:
         self._v5 = settings.protocol == "5"
         endpoint = settings.endpoint
         self._host, self._port = endpoint.host, endpoint.port
-        protocol = mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311
-        kwargs: dict[str, Any] = {}
-        if not self._v5:
-            kwargs["clean_session"] = not options.persistent_session
-        self._paho = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=options.client_id,
-            protocol=protocol,
-            transport=endpoint.transport,
-            reconnect_on_failure=True,
-            **kwargs,
-        )
-        if endpoint.transport == "websockets":
-            self._paho.ws_set_options(path=endpoint.ws_path)
-        if settings.use_tls:
-            self._configure_tls()
-        if settings.username is not None:
-            password = settings.password.get_secret_value() if settings.password else None
-            self._paho.username_pw_set(settings.username, password)
+        self._paho = build_client(settings, options.client_id,
+                                  persistent=options.persistent_session)
         self._paho.will_set(options.will_topic, b"offline", qos=1, retain=True)
-        self._paho.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]
         # Our own window keeps paho below these; the headroom is for availability messages.
         self._paho.max_inflight_messages_set(options.max_inflight + 8)
         self._paho.max_queued_messages_set(0)
-        self._paho.connect_timeout = settings.connect_timeout_s
         self._paho.on_connect = self._on_connect
         self._paho.on_connect_fail = self._on_connect_fail
         self._paho.on_disconnect = self._on_disconnect
         self._paho.on_publish = self._on_publish
         self._paho.on_subscribe = self._on_subscribe
         self._paho.on_message = self._on_message
-
-    def _configure_tls(self) -> None:
-        tls = self.settings.tls
-        insecure = tls is not None and tls.insecure_skip_verify
-        self._paho.tls_set(
-            ca_certs=str(tls.ca_file) if tls is not None and tls.ca_file else None,
-            certfile=str(tls.cert_file) if tls is not None and tls.cert_file else None,
-            keyfile=str(tls.key_file) if tls is not None and tls.key_file else None,
-            cert_reqs=ssl.CERT_NONE if insecure else ssl.CERT_REQUIRED,
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
-        if insecure:
-            self._paho.tls_insecure_set(True)
 
     # -- life cycle --------------------------------------------------------------------------
     def start(self, listener: ClientListener) -> None:
@@ -253,11 +215,3 @@ class MqttClient:
         if self._listener is not None:
             self._listener.on_message(msg.topic, bytes(msg.payload), bool(msg.retain))
 
-
-def broker_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
-    """A TCP connect to the broker succeeds (diagnostics for ``config check`` and the demo)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False

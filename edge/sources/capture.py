@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from edge.sources.backoff import RetryPolicy, backoff_delay
 from edge.sources.frame import (
     EndOfStream,
     Frame,
@@ -26,6 +25,7 @@ from edge.sources.frame import (
     SourceState,
 )
 from edge.sources.mailbox import LatestMailbox, MailboxClosed
+from lineinspect.backoff import RetryPolicy, backoff_delay
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 
-from edge.sources.backoff import RetryPolicy
 from edge.sources.capture import CaptureThread, StatusCallback
 from edge.sources.device import DeviceFrameSource
 from edge.sources.folder import FolderFrameSource
@@ -20,6 +19,7 @@ from edge.sources.settings import (
 )
 from edge.sources.synthetic import SyntheticFrameSource
 from edge.sources.video_file import VideoFileSource
+from lineinspect.backoff import RetryPolicy
 
 
 def build_source(settings: SourceSettings, clock: Clock = SYSTEM_CLOCK) -> FrameSource:

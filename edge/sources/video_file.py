@@ -23,10 +23,6 @@ class VideoFileSource:
     def pace_fps(self) -> float | None:
         return self._fps if self._settings.pace else None
 
-    @property
-    def native_fps(self) -> float | None:
-        return self._fps
-
     def open(self) -> None:
         self.close()
         path = self._settings.path

@@ -1,4 +1,9 @@
-"""Reconnect delays: capped exponential backoff with jitter, as a pure function."""
+"""Retry delays: capped exponential back-off with optional jitter, as a pure function.
+
+One rule for every retry in the product: a camera reconnecting, the collector probing a broker
+it cannot reach, a store write that failed. (paho's own reconnects follow the same doubling,
+configured from the same settings by :func:`lineinspect.mqtt.build_client`.)
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,10 @@ class RetryPolicy:
                 f"retry policy needs 0 < initial_s <= max_s and 0 <= jitter < 1, got {self}")
 
 
-def backoff_delay(attempt: int, policy: RetryPolicy, u: float) -> float:
-    """Seconds to wait before reconnect ``attempt`` (1, 2, ...); ``u`` is uniform in [0, 1).
+def backoff_delay(attempt: int, policy: RetryPolicy, u: float = 0.0) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...); ``u`` is uniform in [0, 1).
 
-    Jitter spreads the retries of many cameras that lost one switch at the same moment, so they
+    Jitter spreads the retries of many clients that lost one switch at the same moment, so they
     do not hammer the recovering server in lock-step.
     """
     if attempt < 1:

@@ -46,11 +46,6 @@ def rle_decode(rle: dict[str, list[int]]) -> BoolMask:
     return flat.reshape((h, w), order="F")
 
 
-def rle_area(rle: dict[str, list[int]]) -> int:
-    """Number of set pixels, without decoding."""
-    return int(sum(rle["counts"][1::2]))
-
-
 def mask_box(mask: npt.NDArray[np.generic]) -> tuple[int, int, int, int] | None:
     """Tight ``(x1, y1, x2, y2)`` box (x2/y2 exclusive) of the set pixels, or ``None`` if empty."""
     ys = np.flatnonzero(mask.any(axis=1))

@@ -102,11 +102,6 @@ class QueryStore(Protocol):
     def close(self) -> None: ...
 
 
-def bucket_start(time_us: int, interval_s: int) -> int:
-    step = interval_s * 1_000_000
-    return (time_us // step) * step
-
-
 Latest = dict[tuple[str, ...], "Record"]
 """The newest record of a measurement per camera, keyed by (site, line, station, camera)."""
 

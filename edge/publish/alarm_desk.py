@@ -44,10 +44,6 @@ class AlarmDesk:
         self.bad_messages = 0
 
     @property
-    def ack_topics(self) -> tuple[str, ...]:
-        return tuple(self.station.topic(TopicKind.ALARM_ACK, c) for c in self.station.cameras)
-
-    @property
     def alarm_topics(self) -> tuple[str, ...]:
         return tuple(self._topics.values())
 

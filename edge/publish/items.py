@@ -9,7 +9,7 @@ from typing import Protocol, TypeAlias
 
 from edge.publish.alarms import Now
 from edge.publish.handoff import Handoff
-from lineinspect.contract import DefectEvent, Stats, TopicKind, build_topic
+from lineinspect.contract import DefectEvent, TopicKind, build_topic
 
 
 class Clock(Protocol):
@@ -101,12 +101,6 @@ class StateItem:
 
 
 @dataclass(frozen=True, slots=True)
-class DirectStats:
-    camera: str
-    stats: Stats
-
-
-@dataclass(frozen=True, slots=True)
 class Flush:
     done: threading.Event
 
@@ -117,8 +111,8 @@ class Stop:
 
 
 Control: TypeAlias = (
-    Connected | Disconnected | Published | Subscribed | Incoming | StateItem | DirectStats
-    | Flush | Stop
+    Connected | Disconnected | Published | Subscribed | Incoming | StateItem | Flush
+    | Stop
 )
 PublisherHandoff: TypeAlias = Handoff[EventItem, Control]
 

@@ -20,7 +20,6 @@ from edge.publish.handoff import Handoff
 from edge.publish.items import (
     Clock,
     Control,
-    DirectStats,
     EventItem,
     Flush,
     HandoffListener,
@@ -33,7 +32,7 @@ from edge.publish.outbox import Outbox
 from edge.publish.pump import PublishConfig, Pump, PumpCounters
 from edge.publish.stats import StatsCounters
 from edge.publish.status import CameraState, StatusTracker, make_status
-from lineinspect.contract import Alarm, DefectEvent, ModelRef, Stats, TopicKind
+from lineinspect.contract import Alarm, DefectEvent, ModelRef, TopicKind
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +150,6 @@ class Publisher:
                 f"unknown camera {camera!r}; this publisher has {list(self._stats)}"
             ) from None
 
-    def publish_stats(self, camera: str, stats: Stats) -> None:
-        """Publish a ready-made ``Stats`` now (QoS 0; dropped while disconnected)."""
-        self.stats(camera)
-        self._handoff.put_control(DirectStats(camera, stats))
-
     # -- observation ---------------------------------------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything handed over so far is committed to the outbox."""
@@ -166,10 +160,6 @@ class Publisher:
     @property
     def connected(self) -> bool:
         return self.client.connected
-
-    @property
-    def healthy(self) -> bool:
-        return self._failed is None and self._thread is not None and self._thread.is_alive()
 
     def counters(self) -> dict[str, int]:
         """Totals since start (the outbox backlog: now) for logs, health and tests."""

@@ -24,7 +24,6 @@ from edge.publish.items import (
     Clock,
     Connected,
     Control,
-    DirectStats,
     Disconnected,
     EventItem,
     Flush,
@@ -216,8 +215,6 @@ class Pump:
         elif isinstance(ctl, StateItem):
             msg = NewMessage(STATE, ctl.topic, ctl.payload, 1, True)
             return [_Pending(msg, ctl.camera, None, "status")]
-        elif isinstance(ctl, DirectStats):
-            self._send_stats(ctl.camera, ctl.stats.model_dump_json().encode())
         elif isinstance(ctl, Flush):
             flushes.append(ctl)
         elif isinstance(ctl, Stop):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +92,3 @@ def _origin(path: str, origins: Mapping[str, str]) -> str | None:
         probe = probe.rpartition(".")[0]
     return None
 
-
-def merge_issues(*groups: Iterable[ConfigIssue]) -> list[ConfigIssue]:
-    return [issue for group in groups for issue in group]

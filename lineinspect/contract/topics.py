@@ -120,10 +120,6 @@ def build_topic(
     return f"{base}/{check_id('camera', camera)}/{kind.value}"
 
 
-def address_topic(address: TopicAddress) -> str:
-    return build_topic(address.kind, address.site, address.line, address.station, address.camera)
-
-
 # A subscriber sees the same few hundred topics over and over (cameras x kinds); only valid
 # ones are cached (lru_cache does not keep exceptions), so junk cannot crowd them out.
 @functools.lru_cache(maxsize=4096)

@@ -43,13 +43,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.publish.alarms import AlarmMachine, Now, wire_payload
 from edge.publish.factory import PublishSettings, build_publisher
-from edge.publish.items import Station
 from edge.publish.settings import (
     AlarmSettings,
     MqttSettings,
     OutboxSettings,
     StatsSettings,
 )
+from edge.publish.station import Station
 from edge.publish.stats import percentile
 from lineinspect.contract import (
     AlarmAck,

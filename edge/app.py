@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from edge.detect.detector import Detector
 from edge.metrics import EdgeMetrics
 from edge.pipeline.camera import CameraPipeline, FrameHook, StatsLike
-from edge.pipeline.loop import DetectorLike, InferenceLoop
+from edge.pipeline.loop import BatchDetector, InferenceLoop
 from edge.pipeline.sinks import EventSink, FanOut
 from edge.settings import CameraSettings, EdgeSettings
 from edge.sources.factory import start_capture
@@ -37,7 +37,7 @@ def model_ref(detector: Detector) -> ModelRef:
 class AgentParts:
     """What the agent is assembled from; the composition root or a test provides each."""
 
-    detector: DetectorLike | Sequence[DetectorLike]  # one per inference worker, or just one
+    detector: BatchDetector | Sequence[BatchDetector]  # one per inference worker, or just one
     model: ModelRef
     class_names: Sequence[str]
     sinks: Sequence[EventSink]
@@ -47,7 +47,7 @@ class AgentParts:
     stats: dict[str, StatsLike] = field(default_factory=dict)
 
     @property
-    def detectors(self) -> list[DetectorLike]:
+    def detectors(self) -> list[BatchDetector]:
         """The inference workers' detectors (``detector.workers`` of them in ``edge run``)."""
         d = self.detector
         return list(d) if isinstance(d, Sequence) else [d]

@@ -15,18 +15,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from lineinspect.images import images_in
+
 if TYPE_CHECKING:
     from edge.detect.detector import Detector
     from edge.detect.settings import DetectorSettings
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 DEFAULT_MAX_PIXELS = 40_000_000
 
 HELP = """\
 Run the detector over images and folders (searched recursively for .png, .jpg, .jpeg, .bmp,
-.webp) and write one JSON line per image to --out. With --visualize DIR, also write each image
-with its boxes drawn, under the same relative path. Exit 0 if every image was read, 1 if some
-could not be (their lines carry "error"), 2 if there was nothing to do.
+.tif, .tiff, .webp) and write one JSON line per image to --out. With --visualize DIR, also
+write each image with its boxes drawn, under the same relative path. Exit 0 if every image was
+read, 1 if some could not be (their lines carry "error"), 2 if there was nothing to do.
 """
 
 
@@ -36,8 +37,7 @@ def find_images(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
     found: list[tuple[Path, Path]] = []
     for root in paths:
         if root.is_dir():
-            found += [(p, p.relative_to(root)) for p in sorted(root.rglob("*"))
-                      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+            found += [(p, p.relative_to(root)) for p in images_in(root, recursive=True)]
         elif root.is_file():
             found.append((root, Path(root.name)))  # named explicitly: tried whatever its suffix
         else:

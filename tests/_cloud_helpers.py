@@ -34,6 +34,7 @@ from lineinspect.contract import (
     encode_payload,
     format_ts,
 )
+from lineinspect.contract.examples import event_like
 from lineinspect.testing import InfluxServer, MosquittoServer
 from lineinspect.testing.process import _die_with_parent as die_with_parent
 
@@ -69,32 +70,13 @@ def make_event(
     frame_seq: int = 0,
     track_id: int = 1,
 ) -> DefectEvent:
-    event_id = _IDS.next_str()
-    box = BoxPx(x1=10.0 + index_in_frame, y1=20.0, x2=60.0 + index_in_frame, y2=45.0)
-    return DefectEvent(
-        v=1,
-        event_id=event_id,
-        defect_id=event_id if kind == "new" else _IDS.next_str(),
-        kind=kind,  # type: ignore[arg-type]
-        ts=format_ts(ts_ms),
-        ts_ms=ts_ms,
-        site=SITE,
-        line=line,
-        station=station,
-        camera=camera,
-        track_id=track_id,
-        frame_seq=frame_seq,
-        index_in_frame=index_in_frame,
-        class_name=class_name,
-        class_id=CLASSES.index(class_name) if class_name in CLASSES else 0,
-        confidence=0.8,
-        severity="medium",
-        zone=None,
-        box=box,
-        box_norm=box.normalised(FRAME),
-        frame=FRAME,
-        area_px=1250.0,
-        model=MODEL,
+    return event_like(
+        _IDS, ts_ms=ts_ms, index_in_frame=index_in_frame, camera=camera, station=station,
+        line=line, class_name=class_name, kind=kind, frame_seq=frame_seq, track_id=track_id,
+        class_id=CLASSES.index(class_name) if class_name in CLASSES else 0, site=SITE,
+        confidence=0.8, severity="medium", zone=None, frame=FRAME, area_px=1250.0,
+        area_mm2=None, model=MODEL,
+        box=BoxPx(x1=10.0 + index_in_frame, y1=20.0, x2=60.0 + index_in_frame, y2=45.0),
     )
 
 

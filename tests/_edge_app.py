@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from edge.api.app import create_app
-from edge.api.deps import AppDeps, DetectorLike, StatusSnapshot
+from edge.api.deps import AppDeps, PredictDetector, StatusSnapshot
 from edge.api.feed import EventFeed
 from edge.api.server import ApiServer, free_port
 from edge.api.settings import ApiSettings
@@ -63,7 +63,7 @@ class AppParts:
     model_loaded: bool = True
 
 
-def build_app(detector: DetectorLike | None, *, cameras: Sequence[str] = ("cam1",),
+def build_app(detector: PredictDetector | None, *, cameras: Sequence[str] = ("cam1",),
               api: ApiSettings | None = None, stream_settings: StreamSettings | None = None,
               stream: bool = False, feed: EventFeed | None = None) -> AppParts:
     """The app over a fresh hub/feed/registry; ``stream=True`` also starts a StreamService

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from edge.publish.factory import PublishSettings, build_publisher
-from edge.publish.items import Station
 from edge.publish.publisher import Publisher
 from edge.publish.settings import AlarmSettings, MqttSettings, OutboxSettings, StatsSettings
+from edge.publish.station import Station
 from lineinspect.contract import (
     BoxPx,
     DefectEvent,
@@ -18,14 +18,15 @@ from lineinspect.contract import (
     ModelRef,
     Severity,
     Uuid7Generator,
-    format_ts,
 )
+from lineinspect.contract.examples import event_like
 from lineinspect.testing import MosquittoServer
 
 SITE, LINE, STATION = "plant1", "line3", "st2"
 CAMERA = "cam1"
 MODEL = ModelRef(name="gear-defects-yolov8n", version="2025.11.1", sha256="3f" * 32)
 FRAME = FrameSize(width=640, height=480)
+BOX = BoxPx(x1=10.0, y1=20.0, x2=60.0, y2=45.0)
 _IDS = Uuid7Generator()
 
 
@@ -46,32 +47,11 @@ def make_event(
     ts_ms: int = 1_763_794_391_123,
 ) -> DefectEvent:
     """A valid event; ``seq`` lands in ``frame_seq`` so tests can tell events apart."""
-    event_id = _IDS.next_str()
-    box = BoxPx(x1=10.0, y1=20.0, x2=60.0, y2=45.0)
-    return DefectEvent(
-        v=1,
-        event_id=event_id,
-        defect_id=event_id if kind == "new" else (defect_id or _IDS.next_str()),
-        kind=kind,  # type: ignore[arg-type]
-        ts=format_ts(ts_ms),
-        ts_ms=ts_ms,
-        site=SITE,
-        line=LINE,
-        station=STATION,
-        camera=camera,
-        track_id=seq % 1000,
-        frame_seq=seq,
-        index_in_frame=0,
-        class_name=class_name,
-        class_id=class_id,
-        confidence=0.9,
-        severity=severity,
-        zone=zone,
-        box=box,
-        box_norm=box.normalised(FRAME),
-        frame=FRAME,
-        area_px=1250.0,
-        model=MODEL,
+    return event_like(
+        _IDS, frame_seq=seq, track_id=seq % 1000, camera=camera, kind=kind, defect_id=defect_id,
+        class_name=class_name, class_id=class_id, severity=severity, zone=zone, ts_ms=ts_ms,
+        site=SITE, line=LINE, station=STATION, index_in_frame=0, confidence=0.9, box=BOX,
+        frame=FRAME, area_px=1250.0, area_mm2=None, model=MODEL,
     )
 
 

@@ -18,7 +18,7 @@ from edge.stream.webrtc import StreamService
 from lineinspect.manifest import ModelManifest
 
 
-class DetectorLike(Protocol):
+class PredictDetector(Protocol):
     """What ``/predict`` needs of ``edge.detect.detector.Detector``."""
 
     class_names: tuple[str, ...]
@@ -59,7 +59,7 @@ class AppDeps:
     feed: EventFeed
     status: Callable[[], StatusSnapshot]
     registry: CollectorRegistry
-    detector: DetectorLike | None = None
+    detector: PredictDetector | None = None
     stream: StreamService | None = None
 
     @property

@@ -17,7 +17,7 @@ import numpy as np
 from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from edge.api.deps import AppDeps, DetectorLike
+from edge.api.deps import AppDeps, PredictDetector
 from edge.api.imagecheck import FORMAT_NAMES, ImageRejected, content_type_ok, decode_image
 from edge.api.metrics import ApiCounters
 from edge.api.results import image_result, model_info
@@ -78,7 +78,7 @@ class UploadChecker:
 class Predictor:
     """The API's detector behind a lock: one inference at a time, off the event loop."""
 
-    def __init__(self, detector: DetectorLike) -> None:
+    def __init__(self, detector: PredictDetector) -> None:
         self.detector = detector
         self._lock = threading.Lock()
         self.info = model_info(detector)

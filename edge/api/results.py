@@ -11,10 +11,10 @@ from edge.api.schemas import Box, Detection, ImageResult, ModelInfo
 from edge.detect.types import Detections
 
 if TYPE_CHECKING:  # the batch CLI uses this module without the server's imports
-    from edge.api.deps import DetectorLike
+    from edge.api.deps import PredictDetector
 
 
-def model_info(detector: DetectorLike) -> ModelInfo:
+def model_info(detector: PredictDetector) -> ModelInfo:
     m = detector.manifest
     return ModelInfo(name=m.name, version=m.version, sha256=m.sha256,
                      classes=list(detector.class_names), provider=detector.provider)

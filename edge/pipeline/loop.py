@@ -35,7 +35,9 @@ SINGLE_WAIT_S = 0.1  # one camera: block on its mailbox this long per wake-up
 IDLE_SLEEP_S = 0.002  # several cameras and none has a frame: nap instead of spinning
 
 
-class DetectorLike(Protocol):
+class BatchDetector(Protocol):
+    """What the inference workers need of ``edge.detect.detector.Detector``."""
+
     batch_capacity: int
     timings: Timings
 
@@ -99,7 +101,7 @@ class InferenceLoop:
     order, each camera at most once, so it never waits on a ticket it holds itself.
     """
 
-    def __init__(self, detectors: Sequence[DetectorLike],
+    def __init__(self, detectors: Sequence[BatchDetector],
                  cameras: Sequence[CameraPipeline]) -> None:
         if not detectors:
             raise ValueError("the inference loop needs at least one detector")
@@ -120,7 +122,7 @@ class InferenceLoop:
         self.finished = threading.Event()
 
     @property
-    def detector(self) -> DetectorLike:
+    def detector(self) -> BatchDetector:
         """The first worker's detector."""
         return self.detectors[0]
 
@@ -144,7 +146,7 @@ class InferenceLoop:
         return any(t.is_alive() for t in self._threads)
 
     # -- workers --------------------------------------------------------------------------------
-    def _work(self, det: DetectorLike) -> None:
+    def _work(self, det: BatchDetector) -> None:
         try:
             while not self._stop.is_set():
                 got = self._take_step()
@@ -202,7 +204,7 @@ class InferenceLoop:
             index = self.cameras.index(cam)
             got.append(Taken(index, cam, frame, self._turns.issue(index)))
 
-    def _run_step(self, det: DetectorLike, got: list[Taken]) -> None:
+    def _run_step(self, det: BatchDetector, got: list[Taken]) -> None:
         handed = 0  # frames of ``got`` given to _hand_on, which releases their tickets
         try:
             cap = det.batch_capacity

@@ -7,8 +7,8 @@ import logging
 from dataclasses import dataclass
 
 from edge.publish.alarms import AlarmMachine, Now, wire_payload
-from edge.publish.items import Station
 from edge.publish.settings import AlarmSettings
+from edge.publish.station import Station
 from lineinspect.contract import (
     Alarm,
     AlarmAck,

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
+from edge.clock import Clock
 from edge.publish.settings import AlarmSettings
 from lineinspect.contract import (
     Alarm,
@@ -45,6 +46,10 @@ class Now:
 
     mono: float
     wall_ms: int
+
+
+def now_of(clock: Clock) -> Now:
+    return Now(clock.mono_ns() / 1e9, clock.wall_ns() // 1_000_000)
 
 
 def alarm_code(class_name: str, class_id: int, codes: dict[str, int]) -> int:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from edge.clock import Clock
 from edge.publish.client import ClientOptions, MqttClient
 from edge.publish.embedded_broker import EmbeddedBroker
-from edge.publish.items import Clock, Station
 from edge.publish.outbox import Outbox
 from edge.publish.publisher import Publisher
 from edge.publish.pump import PublishConfig
@@ -20,6 +20,7 @@ from edge.publish.settings import (
     OutboxSettings,
     StatsSettings,
 )
+from edge.publish.station import Station
 from lineinspect.contract import Alarm, TopicKind
 from lineinspect.mqtt import default_client_id
 

@@ -22,7 +22,9 @@ C = TypeVar("C")
 
 
 @dataclass
-class Taken(Generic[D, C]):
+class Drained(Generic[D, C]):
+    """Everything one ``take`` emptied out of the queue, and whether it is closed."""
+
     data: list[D] = field(default_factory=list)
     control: list[C] = field(default_factory=list)
     closed: bool = False
@@ -57,12 +59,12 @@ class Handoff(Generic[D, C]):
             self._control.append(item)
             self._cond.notify()
 
-    def take(self, timeout: float | None) -> Taken[D, C]:
+    def take(self, timeout: float | None) -> Drained[D, C]:
         """Everything queued, waiting up to ``timeout`` s for something (``None``: forever)."""
         with self._cond:
             if not self._data and not self._control:
                 self._cond.wait(timeout)
-            out: Taken[D, C] = Taken(list(self._data), list(self._control), self._closed)
+            out: Drained[D, C] = Drained(list(self._data), list(self._control), self._closed)
             self._data.clear()
             self._control.clear()
             self.taken += len(out.data)

@@ -1,55 +1,15 @@
-"""What travels through the publisher's hand-off queue, and the clock and station it works with."""
+"""What travels through the publisher's hand-off queue: events in the data lane, the MQTT
+client's news and the publisher's requests in the control lane."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import TypeAlias
 
-from edge.publish.alarms import Now
 from edge.publish.handoff import Handoff
-from lineinspect.contract import DefectEvent, TopicKind, build_topic
-
-
-class Clock(Protocol):
-    def now(self) -> Now: ...
-
-
-class Publishing(Protocol):
-    """What the worker needs from the MQTT client (``edge.publish.client.MqttClient``)."""
-
-    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int: ...
-    def subscribe(self, topics: tuple[str, ...]) -> int | None: ...
-    def unsubscribe(self, topics: tuple[str, ...]) -> None: ...
-
-
-class SystemClock:
-    def now(self) -> Now:
-        return Now(time.monotonic(), time.time_ns() // 1_000_000)
-
-
-@dataclass(frozen=True)
-class Station:
-    site: str
-    line: str
-    station: str
-    cameras: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if not self.cameras:
-            raise ValueError("a station needs at least one camera")
-        if len(set(self.cameras)) != len(self.cameras):
-            raise ValueError(f"camera ids must be unique, got {self.cameras}")
-        for camera in self.cameras:  # validates every id once, here
-            build_topic(TopicKind.EVENTS, self.site, self.line, self.station, camera)
-
-    def topic(self, kind: TopicKind, camera: str | None = None) -> str:
-        return build_topic(kind, self.site, self.line, self.station, camera)
-
-    @property
-    def availability_topic(self) -> str:
-        return self.topic(TopicKind.AVAILABILITY)
+from lineinspect.contract import DefectEvent
 
 
 # -- data lane -------------------------------------------------------------------------------

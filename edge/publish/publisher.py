@@ -15,21 +15,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
+from edge.clock import SYSTEM_CLOCK, Clock
+from edge.publish.alarms import now_of
 from edge.publish.client import MqttClient
 from edge.publish.handoff import Handoff
 from edge.publish.items import (
-    Clock,
     Control,
     EventItem,
     Flush,
     HandoffListener,
     StateItem,
-    Station,
     Stop,
-    SystemClock,
 )
 from edge.publish.outbox import Outbox
 from edge.publish.pump import PublishConfig, Pump, PumpCounters
+from edge.publish.station import Station
 from edge.publish.stats import StatsCounters
 from edge.publish.status import CameraState, StatusTracker, make_status
 from lineinspect.contract import Alarm, DefectEvent, ModelRef, TopicKind
@@ -51,7 +51,7 @@ class Publisher:
         self.client = client
         self.outbox = outbox
         self.config = config
-        self._clock = clock or SystemClock()
+        self._clock = clock or SYSTEM_CLOCK
         self._on_close = list(on_close)
         self._handoff: Handoff[EventItem, Control] = Handoff(config.outbox.queue_size)
         self._stats = {cam: StatsCounters() for cam in station.cameras}
@@ -137,7 +137,7 @@ class Publisher:
             raise ValueError(f"unknown camera {camera!r}; this publisher has {list(self._stats)}")
         if not self._status.changed(camera, state, message, model):
             return
-        status = make_status(state, self._clock.now().wall_ms, message, model)
+        status = make_status(state, now_of(self._clock).wall_ms, message, model)
         topic = self.station.topic(TopicKind.STATUS, camera)
         self._handoff.put_control(StateItem(camera, topic, status.model_dump_json().encode()))
 

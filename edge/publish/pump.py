@@ -15,13 +15,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+from edge.clock import Clock
 from edge.publish.alarm_desk import AlarmDesk, AlarmOut
-from edge.publish.alarms import Now
+from edge.publish.alarms import Now, now_of
 from edge.publish.flow import FlowControl, Inflight
-from edge.publish.handoff import Taken
+from edge.publish.handoff import Drained
 from edge.publish.items import (
-    Clock,
     Connected,
     Control,
     Disconnected,
@@ -30,14 +31,13 @@ from edge.publish.items import (
     Incoming,
     Published,
     PublisherHandoff,
-    Publishing,
     StateItem,
-    Station,
     Stop,
     Subscribed,
 )
 from edge.publish.outbox import EVENTS, STATE, NewMessage, Outbox, OutboxError
 from edge.publish.settings import AlarmSettings, OutboxSettings, StatsSettings
+from edge.publish.station import Station
 from edge.publish.stats import StatsCounters, build_stats
 from lineinspect.contract import MAX_PAYLOAD_BYTES, Alarm, TopicKind
 
@@ -50,6 +50,14 @@ RETRY_AFTER_S = 1.0
 RETRYABLE = frozenset({0x80, 0x83, 0x91, 0x97})
 MAX_LATENCY_META = 10_000
 
+
+
+class Publishing(Protocol):
+    """What the worker needs from the MQTT client (``edge.publish.client.MqttClient``)."""
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int: ...
+    def subscribe(self, topics: tuple[str, ...]) -> int | None: ...
+    def unsubscribe(self, topics: tuple[str, ...]) -> None: ...
 
 @dataclass(frozen=True)
 class PublishConfig:
@@ -113,7 +121,7 @@ class Pump:
         self._restore_mid: int | None = None
         self._restore_deadline: float | None = None
         self._stop_at: float | None = None
-        start = clock.now().mono
+        start = now_of(clock).mono
         self._stats_from = start
         self._next_stats = start + config.stats.interval_s
         self.alarm_listeners: list[Callable[[Alarm], None]] = []
@@ -126,8 +134,8 @@ class Pump:
             if self._stop_at is not None and self._finished():
                 return
 
-    def step(self, got: Taken[EventItem, Control]) -> None:
-        now = self.clock.now()
+    def step(self, got: Drained[EventItem, Control]) -> None:
+        now = now_of(self.clock)
         pending: list[_Pending] = []
         for item in got.data:
             pending += self._from_event(item, now)
@@ -147,7 +155,7 @@ class Pump:
             self._publish_stats(now)
 
     def _timeout(self) -> float:
-        now = self.clock.now().mono
+        now = now_of(self.clock).mono
         times = [self._next_stats, now + IDLE_WAKE_S]
         if self.connected and (w := self.flow.wait_s(now)) is not None:
             times.append(now + w)
@@ -165,7 +173,7 @@ class Pump:
             return False
         if not self.connected or self.outbox.count == 0:
             return True
-        return self.clock.now().mono >= self._stop_at
+        return now_of(self.clock).mono >= self._stop_at
 
     # -- inputs --------------------------------------------------------------------------------
     def _from_event(self, item: EventItem, now: Now) -> list[_Pending]:

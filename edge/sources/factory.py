@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 
+from edge.clock import SYSTEM_CLOCK, Clock
 from edge.sources.capture import CaptureThread, StatusCallback
 from edge.sources.device import DeviceFrameSource
 from edge.sources.folder import FolderFrameSource
-from edge.sources.frame import SYSTEM_CLOCK, Clock, FrameSource, Stamper
+from edge.sources.frame import FrameSource, Stamper
 from edge.sources.rtsp import RtspFrameSource
 from edge.sources.settings import (
     DeviceSource,

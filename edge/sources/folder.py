@@ -10,10 +10,10 @@ import cv2
 
 from edge.sources.frame import Frame, SourceOpenError, SourceReadError, Stamper
 from edge.sources.settings import FolderSource
+from lineinspect.images import IMAGE_SUFFIXES, images_in
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -24,8 +24,7 @@ def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
 
 
 def list_images(folder: Path) -> list[Path]:
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(files, key=lambda p: (natural_key(p.stem), p.suffix.lower(), p.name))
+    return sorted(images_in(folder), key=lambda p: (natural_key(p.stem), p.suffix.lower(), p.name))
 
 
 class FolderFrameSource:

@@ -9,13 +9,14 @@ on arrival, not the camera's own exposure time, which RTSP does not give us reli
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
 import numpy as np
+
+from edge.clock import SYSTEM_CLOCK, Clock
 
 
 class SourceState(str, Enum):
@@ -69,23 +70,6 @@ class Frame:
     @property
     def ts_ms(self) -> int:
         return self.ts_ns // 1_000_000
-
-
-class Clock(Protocol):
-    def wall_ns(self) -> int: ...
-
-    def mono_ns(self) -> int: ...
-
-
-class SystemClock:
-    def wall_ns(self) -> int:
-        return time.time_ns()
-
-    def mono_ns(self) -> int:
-        return time.monotonic_ns()
-
-
-SYSTEM_CLOCK = SystemClock()
 
 
 class Stamper:

@@ -4,9 +4,10 @@ the tests, so the examples an integrator reads are the ones the code accepts."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from lineinspect.contract.codec import Payload
-from lineinspect.contract.ids import compose_uuid7
+from lineinspect.contract.ids import Uuid7Generator, compose_uuid7
 from lineinspect.contract.timefmt import format_ts
 from lineinspect.contract.topics import TopicKind, build_topic
 from lineinspect.contract.v1 import (
@@ -60,6 +61,26 @@ def example_event() -> DefectEvent:
         area_mm2=21.0,
         model=MODEL,
     )
+
+
+def event_like(ids: Uuid7Generator, **changes: Any) -> DefectEvent:
+    """:func:`example_event` with ``changes`` and fresh ids, validated like a received one.
+
+    What follows from other fields follows them: ``ts`` from ``ts_ms``, ``box_norm`` from
+    ``box`` and ``frame``, and ``defect_id`` is the new ``event_id`` for a ``new`` event (else
+    ``changes["defect_id"]``, or a fresh id). For tests and benchmarks that need many events.
+    """
+    doc = example_event().model_dump(mode="python")
+    doc.update(changes)
+    doc["event_id"] = ids.next_str()
+    if doc["kind"] == "new":
+        doc["defect_id"] = doc["event_id"]
+    elif "defect_id" not in changes or changes["defect_id"] is None:
+        doc["defect_id"] = ids.next_str()
+    doc["ts"] = format_ts(doc["ts_ms"])
+    box, frame = BoxPx.model_validate(doc["box"]), FrameSize.model_validate(doc["frame"])
+    doc["box_norm"] = box.normalised(frame)
+    return DefectEvent.model_validate(doc)
 
 
 def example_alarm() -> Alarm:

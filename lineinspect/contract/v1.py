@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lineinspect.contract.errors import ContractErrorCode
 from lineinspect.contract.ids import UUID7_PATTERN
 from lineinspect.contract.timefmt import MAX_EPOCH_MS, TS_PATTERN, parse_ts
 from lineinspect.contract.topics import ID_PATTERN
@@ -301,16 +302,8 @@ class Availability(_Payload):
 
 DEADLETTER_MAX_ORIGINAL = 65536
 
-DeadLetterReason = Literal[
-    "bad_topic",
-    "oversize",
-    "not_utf8",
-    "not_json",
-    "unsupported_version",
-    "invalid",
-    "topic_mismatch",
-    "store_rejected",
-]
+# Every way a message fails the contract, plus the one the store adds.
+DeadLetterReason = Literal[ContractErrorCode, "store_rejected"]
 
 
 class DeadLetter(_Payload):

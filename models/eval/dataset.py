@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+from lineinspect.images import images_in
 
 
 @dataclass
@@ -43,7 +43,7 @@ def iter_split(images_dir: Path) -> Iterator[Sample]:
     """Yield samples with labels read from the sibling ``labels`` folder (YOLO convention)."""
     if not images_dir.is_dir():
         raise FileNotFoundError(f"images folder {images_dir} does not exist")
-    for img in sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    for img in images_in(images_dir):
         label = Path(str(img.parent).replace("/images", "/labels", 1)) / f"{img.stem}.txt"
         has_rows = label.exists() and label.stat().st_size > 0
         rows = np.loadtxt(label, ndmin=2) if has_rows else np.zeros((0, 5))

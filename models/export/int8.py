@@ -24,10 +24,10 @@ import cv2
 import numpy as np
 
 from edge.detect.letterbox import Letterboxer
+from lineinspect.images import IMAGE_SUFFIXES, images_in
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 CalibMethod = Literal["minmax", "entropy", "percentile"]
 
 _HEAD_CONV = re.compile(r"/cv[234]\.\d+/")  # the Detect head's per-level conv branches
@@ -55,11 +55,11 @@ def head_output_convs(model: Any) -> list[str]:
             if n.op_type == "Conv" and _HEAD_OUTPUT_CONV.search(n.name)]
 
 
-def find_images(folder: Path, limit: int) -> list[Path]:
+def calibration_images(folder: Path, limit: int) -> list[Path]:
     """Up to ``limit`` images under ``folder``, evenly spread over the sorted list."""
     if not folder.is_dir():
         raise FileNotFoundError(f"calibration image folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = images_in(folder, recursive=True)
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
     if len(files) <= limit:

@@ -24,7 +24,7 @@ from models.export.int8 import (
     CalibMethod,
     Int8Options,
     LetterboxCalibrationReader,
-    find_images,
+    calibration_images,
     quantize_int8,
     synthetic_frames,
 )
@@ -67,7 +67,7 @@ class ExportConfig(BaseModel):
 def _calibration_reader(cfg: ExportConfig, input_name: str) -> LetterboxCalibrationReader:
     items: list[Any]
     if cfg.calib_data is not None:
-        items = list(find_images(cfg.calib_data, cfg.calib_count))
+        items = list(calibration_images(cfg.calib_data, cfg.calib_count))
     else:
         items = list(synthetic_frames(cfg.calib_count, cfg.imgsz, cfg.calib_seed))
     return LetterboxCalibrationReader(items, input_name, (cfg.imgsz, cfg.imgsz))

@@ -8,7 +8,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from cloud.settings import CloudSettings
 
 log = logging.getLogger("lineinspect.cloud")
 
@@ -50,19 +55,27 @@ everything the broker had queued for it, and ends the session. Exit 0 when drain
 """
 
 
-def _retire(args: argparse.Namespace) -> int:
-    from cloud.collector.service import Collector
+def _load(path: Path) -> CloudSettings | None:
+    """The settings, with logging set up from them; None (the reason printed) if invalid."""
     from cloud.settings import load_cloud_settings
     from lineinspect.config.errors import ConfigError
-
-    try:
-        settings = load_cloud_settings(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
     from lineinspect.logsetup import setup_logging
 
+    try:
+        settings = load_cloud_settings(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
     setup_logging(settings.logging)
+    return settings
+
+
+def _retire(args: argparse.Namespace) -> int:
+    from cloud.collector.service import Collector
+
+    settings = _load(args.config)
+    if settings is None:
+        return 1
     drained = Collector(settings, client_id=args.client_id).retire(args.quiet_s, args.timeout_s)
     return 0 if drained else 3
 
@@ -82,20 +95,12 @@ def collector_main(argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cloud.settings import load_cloud_settings
-    from lineinspect.config.errors import ConfigError
-
-    try:
-        settings = load_cloud_settings(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    settings = _load(args.config)
+    if settings is None:
         return 1
     if args.no_api and args.no_collector:
         print("--no-api and --no-collector leave nothing to run", file=sys.stderr)
         return 2
-    from lineinspect.logsetup import setup_logging
-
-    setup_logging(settings.logging)
     stop = threading.Event()
 
     def _signal(signum: int, frame: object) -> None:
@@ -108,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def run_cloud(
-    settings: Any,
+    settings: CloudSettings,
     stop: threading.Event,
     *,
     api: bool = True,
@@ -131,7 +136,7 @@ def run_cloud(
     return 0
 
 
-def _start_api(settings: Any) -> Any:
+def _start_api(settings: CloudSettings) -> uvicorn.Server:
     import uvicorn
 
     from cloud.api.app import create_app

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,21 +24,30 @@ from edge.pipeline.sinks import CallbackSink, EventSink
 from edge.settings import EdgeSettings
 from edge.sources.frame import Frame, SourceState
 
+if TYPE_CHECKING:  # imported where used: --no-api / --no-mqtt need not load their stacks
+    from edge.api.feed import EventFeed
+    from edge.api.server import ApiServer
+    from edge.publish.publisher import Publisher
+    from edge.publish.stats import StatsCounters
+    from edge.stream.hub import FrameHub
+    from edge.stream.webrtc import StreamService
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Services:
-    publisher: Any = None
-    api_server: Any = None
-    stream: Any = None
+    publisher: Publisher | None = None
+    api_server: ApiServer | None = None
+    stream: StreamService | None = None
     camera_state: dict[str, str] = field(default_factory=dict)
-    closers: list[Any] = field(default_factory=list)
-    feed: Any = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    feed: EventFeed | None = None
 
     def start_live(self, cameras: list[CameraPipeline], period_s: float = 1.0) -> None:
         """Refresh the viewer's fps/latency line about once a second (no-op without the API)."""
-        if self.feed is None:
+        feed = self.feed
+        if feed is None:
             return
         from edge.api.feed import LiveStats
 
@@ -50,7 +59,7 @@ class Services:
                     c = cam.counters
                     p50 = cam.frame_latency.percentiles((50.0,))[0]
                     model = cam.model_latency.percentiles((50.0,))[0]
-                    self.feed.set_live(cam.camera_id, LiveStats(
+                    feed.set_live(cam.camera_id, LiveStats(
                         fps=round(c.fps, 2),
                         latency_ms=None if p50 != p50 else round(p50, 1),  # NaN: no frame yet
                         frames=c.frames, drops=c.capture_dropped,
@@ -73,7 +82,7 @@ class Services:
                 log.exception("stopping a service failed")
 
 
-def _hub_hook(hub: Any, camera: str, names: tuple[str, ...], min_score: float) -> FrameHook:
+def _hub_hook(hub: FrameHub, camera: str, names: tuple[str, ...], min_score: float) -> FrameHook:
     """Frames to the viewer with their boxes: those of a track and those scoring at least
     ``min_score``; the faint untracked ones the tracker may use are noise to a person."""
     from edge.stream.hub import Overlay
@@ -91,15 +100,15 @@ def _hub_hook(hub: Any, camera: str, names: tuple[str, ...], min_score: float) -
 
 
 def build_services(settings: EdgeSettings, detectors: Sequence[Detector], metrics: EdgeMetrics,
-                   sinks: list[EventSink], *, mqtt: bool, api: bool) -> tuple[Services,
-                                                                               AgentParts]:
-    """Start the enabled services; returns them and the agent parts wired to them
-    (``detectors``: one per inference worker, all of the same model)."""
+                   sinks: Sequence[EventSink], *, mqtt: bool, api: bool) -> tuple[Services,
+                                                                                  AgentParts]:
+    """Start the enabled services; returns them and the agent parts wired to them: ``sinks``
+    and the services' own (``detectors``: one per inference worker, all of the same model)."""
     detector = detectors[0]
     svc = Services(camera_state={c.id: "down" for c in settings.cameras})
-    cams = [c.id for c in settings.cameras]
     ref = model_ref(detector)
-    stats: dict[str, Any] = {}
+    all_sinks = list(sinks)
+    stats: dict[str, StatsCounters] = {}
     hooks: dict[str, FrameHook] = {}
     if api:
         from edge.api.feed import EventFeed
@@ -113,10 +122,11 @@ def build_services(settings: EdgeSettings, detectors: Sequence[Detector], metric
                                  on_alarm=svc.feed.set_alarm if svc.feed else None)
             svc.publisher = pub
             svc.closers.append(pub.close)
-            sinks.append(CallbackSink("mqtt", pub.publish_event))
-            stats = {c: pub.stats(c) for c in cams}
-        if api:
-            _start_api(settings, detector, metrics, sinks, svc, hooks)
+            all_sinks.append(CallbackSink("mqtt", pub.publish_event))
+            stats = {c.id: pub.stats(c.id) for c in settings.cameras}
+        if svc.feed is not None:
+            all_sinks.append(CallbackSink("feed", svc.feed.push_event))
+            hooks = _start_api(settings, detector, metrics, svc, svc.feed)
     except BaseException:
         svc.close()
         raise
@@ -127,13 +137,14 @@ def build_services(settings: EdgeSettings, detectors: Sequence[Detector], metric
             svc.publisher.set_camera_status(camera, state.value, message[:200], ref)
 
     parts = AgentParts(detector=list(detectors), model=ref, class_names=detector.class_names,
-                       sinks=sinks, metrics=metrics, on_status=on_status, frame_hooks=hooks,
-                       stats=stats)
+                       sinks=all_sinks, metrics=metrics, on_status=on_status, frame_hooks=hooks,
+                       stats=dict(stats))
     return svc, parts
 
 
 def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
-               sinks: list[EventSink], svc: Services, hooks: dict[str, FrameHook]) -> None:
+               svc: Services, feed: EventFeed) -> dict[str, FrameHook]:
+    """Start the live stream and the HTTP API; returns the per-camera hooks feeding the viewer."""
     from edge.api.app import create_app
     from edge.api.deps import AppDeps, StatusSnapshot
     from edge.api.server import ApiServer
@@ -142,11 +153,8 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
 
     cams = [c.id for c in settings.cameras]
     hub = FrameHub(cams)
-    feed = svc.feed
-    sinks.append(CallbackSink("feed", feed.push_event))
     names = tuple(detector.class_names)
-    for cam in cams:
-        hooks[cam] = _hub_hook(hub, cam, names, settings.detector.conf_threshold)
+    hooks = {cam: _hub_hook(hub, cam, names, settings.detector.conf_threshold) for cam in cams}
     stream = None
     if settings.stream.enabled:
         stream = StreamService(hub, settings.stream)
@@ -173,3 +181,4 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
     svc.api_server = server
     svc.closers.append(server.stop)
     log.info("viewer and API at %s (OpenAPI at /docs)", server.url)
+    return hooks

@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-# Re-exported: models/train/finetune.py takes it from here (lineinspect.images is its home).
-from lineinspect.images import IMAGE_SUFFIXES as IMAGE_SUFFIXES
 from lineinspect.images import images_in
 
 

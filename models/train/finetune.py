@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.eval.dataset import IMAGE_SUFFIXES, load_data_yaml
+from lineinspect.images import IMAGE_SUFFIXES
+from models.eval.dataset import load_data_yaml
 
 BACKBONE_LAYERS = 10  # YOLOv8 backbone: layers 0-9
 

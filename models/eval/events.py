@@ -72,6 +72,7 @@ def run_edge(model: Path, video: Path, out: Path, tracking: Mapping[str, Any] | 
              timeout_s: float = 3600.0) -> Path:
     """``lineinspect edge run`` on ``video`` offline; returns the events JSON-lines file."""
     out = out.resolve()
+    out.unlink(missing_ok=True)  # edge run appends to an events file; score this run's alone
     cfg = out.with_suffix(".edge.yaml")
     doc: dict[str, Any] = {
         "site": "eval", "line": "eval", "station": "eval",

@@ -162,10 +162,10 @@ def test_image_metadata(built: Built) -> None:
 
 def test_edge_and_cloud_containers_carry_events_into_influx(
     built: Built,
-    run_container: Callable[..., Container],
     mosquitto: MosquittoServer,
     influx: InfluxServer,
     mosquitto_sub: Callable[..., MosquittoSub],
+    run_container: Callable[..., Container],
 ) -> None:
     events = mosquitto_sub(mosquitto, "lineinspect/v1/+/+/+/+/events", qos=1)
     cloud_port, edge_port = free_port(), free_port()

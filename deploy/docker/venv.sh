@@ -15,7 +15,13 @@ case "$1" in
 deps)
     extras=$2
     shift 2
-    python3 -m venv "$VENV"
+    # LINEINSPECT_VENV_SYSTEM_SITE=1 (Dockerfile.jetson): the venv also sees the
+    # distribution's Python packages (its OpenCV built with GStreamer).
+    if [ "${LINEINSPECT_VENV_SYSTEM_SITE:-0}" = 1 ]; then
+        python3 -m venv --system-site-packages "$VENV"
+    else
+        python3 -m venv "$VENV"
+    fi
     # An empty project with the real pyproject.toml: pip resolves exactly the declared
     # dependencies of the extras, and the source is not needed yet.
     mkdir -p /tmp/deps && cp /src/pyproject.toml /tmp/deps/ && touch /tmp/deps/README.md

@@ -1,4 +1,4 @@
-"""A real Docker daemon (Debian's dockerd) of the test's own, and a base image made with debootstrap.
+"""A real Docker daemon (Debian's dockerd) of the tests' own; a base image made by debootstrap.
 
 The daemon has its own socket and exec root in a temp dir and runs with ``--bridge=none
 --iptables=false``, so the host's networking is untouched: containers run with ``--network

@@ -107,7 +107,7 @@ def run_container(built: Built, tmp_path: Path) -> Iterator[Callable[..., Contai
         built.daemon.docker(
             "run", "-d", "--name", name, "--network", "host",
             "-v", f"{path}:/etc/lineinspect/{role}.yaml:ro",
-            "-e", f"LINEINSPECT_HEALTH_URL={health_url}",
+            "-e", f"HEALTHCHECK_URL={health_url}",
             "--health-interval", "2s", "--health-start-period", "120s",
             IMAGE, role, "run", "--config", f"/etc/lineinspect/{role}.yaml",
         )  # fmt: skip

@@ -1,6 +1,6 @@
 """Docker HEALTHCHECK: healthy when the lineinspect HTTP API answers 200.
 
-LINEINSPECT_HEALTH_URL names the URL; without it the edge's /health on 8080 and then the cloud
+HEALTHCHECK_URL names the URL; without it the edge's /health on 8080 and then the cloud
 API's /healthz on 8090 are tried, so the same image needs no setting for either role.
 Standard library only: it runs with the system Python, outside the venv.
 """
@@ -21,7 +21,7 @@ def answers(url: str) -> bool:
 
 
 def main() -> int:
-    env = os.environ.get("LINEINSPECT_HEALTH_URL")
+    env = os.environ.get("HEALTHCHECK_URL")
     urls = (env,) if env else DEFAULT_URLS
     return 0 if any(answers(url) for url in urls) else 1
 

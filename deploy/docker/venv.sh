@@ -15,9 +15,9 @@ case "$1" in
 deps)
     extras=$2
     shift 2
-    # LINEINSPECT_VENV_SYSTEM_SITE=1 (Dockerfile.jetson): the venv also sees the
+    # VENV_SYSTEM_SITE_PACKAGES=1 (Dockerfile.jetson): the venv also sees the
     # distribution's Python packages (its OpenCV built with GStreamer).
-    if [ "${LINEINSPECT_VENV_SYSTEM_SITE:-0}" = 1 ]; then
+    if [ "${VENV_SYSTEM_SITE_PACKAGES:-0}" = 1 ]; then
         python3 -m venv --system-site-packages "$VENV"
     else
         python3 -m venv "$VENV"

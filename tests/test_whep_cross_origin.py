@@ -10,7 +10,6 @@ loopback-only network namespace (tests/_whep_cross_origin_session.py).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -262,7 +262,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 work / f"viewer{i}.log")  # fmt: skip
         roots = {name: p.pid for name, p in procs.items()}
         roots.update(mosquitto=broker.pid or 0, influxd=influx.pid or 0)
+        began = time.monotonic()
         series = _sample_loop(roots, args.duration, args.interval, procs)
+        edge = _edge_counts(edge_port, time.monotonic() - began)
         stored = _stored_events(influx)
     finally:
         codes = _stop(procs)
@@ -274,11 +276,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     viewers = [json.loads((work / f"viewer{i}.json").read_text()) for i in (1, 2)
                if (work / f"viewer{i}.json").exists()]  # fmt: skip
     return {"duration_s": args.duration, "interval_s": args.interval, "warmup_s": warmup,
-            "fps": args.fps, "events_stored": stored, "viewers": viewers, "exit_codes": codes,
+            "fps": args.fps, "edge": edge, "events_stored": stored, "viewers": viewers,
+            "exit_codes": codes,
             "processes": figures, "work_dir": str(work),
             "ok": bool(figures) and all(f["ok"] for n, f in figures.items()
                                         if not n.startswith(REFERENCE_ONLY))
             and len(viewers) == 2 and all(v["frames"] > 0 for v in viewers)}  # fmt: skip
+
+
+def prometheus_total(text: str, name: str) -> float:
+    """Sum of every sample of ``name`` (all label sets) in Prometheus text format."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _edge_counts(port: int, seconds: float) -> dict[str, float]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    inspected = prometheus_total(text, "lineinspect_frames_inspected_total")
+    return {"frames_inspected": inspected,
+            "frames_dropped": prometheus_total(text, "lineinspect_frames_dropped_total"),
+            "events": prometheus_total(text, "lineinspect_events_total"),
+            "inspected_fps": round(inspected / seconds, 2) if seconds > 0 else 0.0}  # fmt: skip
 
 
 def _stored_events(influx: InfluxServer) -> int:

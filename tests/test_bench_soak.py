@@ -70,3 +70,16 @@ def test_samples_this_process_and_finds_its_children() -> None:
         child.kill()
         child.wait()
     assert soak.read_sample(child.pid, 0.0) is None
+
+
+def test_prometheus_totals_sum_every_label_set() -> None:
+    text = (
+        "# HELP lineinspect_frames_inspected_total Frames\n"
+        'lineinspect_frames_inspected_total{camera="cam1"} 120.0\n'
+        'lineinspect_frames_inspected_total{camera="cam2"} 30.0\n'
+        "lineinspect_frames_inspected_created 1.7e9\n"
+        "lineinspect_frames_dropped_total 4\n"
+    )
+    assert soak.prometheus_total(text, "lineinspect_frames_inspected_total") == 150.0
+    assert soak.prometheus_total(text, "lineinspect_frames_dropped_total") == 4.0
+    assert soak.prometheus_total(text, "lineinspect_events_total") == 0.0

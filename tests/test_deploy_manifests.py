@@ -280,3 +280,18 @@ def test_the_resolver_refuses_a_misspelt_setting() -> None:
     assert _resolves([EdgeSettings], ["cameras", "0", "source", "url"])
     assert not _resolves([EdgeSettings, CloudSettings], ["mqtt", "passwd"])
     assert not _resolves([CloudSettings], ["influx", "token", "x"])
+
+
+def _acl_users() -> set[str]:
+    text = (DEPLOY / "mosquitto" / "acl").read_text()
+    return {line.split(None, 1)[1].strip() for line in text.splitlines()
+            if line.startswith("user ")}  # fmt: skip
+
+
+@pytest.mark.parametrize("config", sorted(c for c in CONFIGS if "example" not in c))
+def test_shipped_broker_users_have_an_acl_block(config: str) -> None:
+    doc = yaml.safe_load((REPO / config).read_text())
+    mqtt = doc["mqtt"] if "mqtt" in doc else doc["collector"]["mqtt"]
+    if "site" in doc:  # an edge: its user is named after its station, as the ACL expects
+        assert mqtt["username"] == f"edge-{doc['site']}-{doc['line']}-{doc['station']}"
+    assert mqtt["username"] in _acl_users(), f"{config}: no ACL block for {mqtt['username']}"

@@ -180,7 +180,8 @@ def test_kubernetes_manifests_validate(tmp_path: Path) -> None:
     assert {"StatefulSet", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap",
             "Service"} <= kinds  # fmt: skip
     proc = _run([str(BIN / "kubernetes-validate"), "--strict", "-k", KUBERNETES_VERSION,
-                 str(rendered), str(DEPLOY / "k8s" / "retire-job.yaml")])  # fmt: skip
+                 str(rendered), str(DEPLOY / "k8s" / "retire-job.yaml"),
+                 str(DEPLOY / "k8s" / "secret.example.yaml")])  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

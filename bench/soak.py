@@ -34,12 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from lineinspect.testing import InfluxServer, MosquittoServer, free_port
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import yaml  # noqa: E402
-
-from tests.servers import InfluxServer, MosquittoServer, free_port  # noqa: E402
 
 RSS_GROWTH_LIMIT_PCT = 5.0
 # Judged: lineinspect's own processes. The broker and database are sampled for reference only

@@ -10,8 +10,8 @@ import os
 import pwd
 from pathlib import Path
 
-from tests._pki import ScratchCA
 from lineinspect.testing import MosquittoServer, free_port
+from tests._pki import ScratchCA
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
 DEPLOY_CONF = DEPLOY / "mosquitto.conf"

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.servers.docker import ci_cache
+from lineinspect.testing.docker import ci_cache
 
 CLIENT_DIR = Path(__file__).resolve().parent / "whep_client"
 

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests._cloud_helpers import wait_until
 from lineinspect.testing import InfluxServer, MosquittoServer, MosquittoSub, free_port
 from lineinspect.testing.docker import (
     DockerDaemon,
     build_args_for_ca,
     ensure_base_image,
 )
+from tests._cloud_helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "lineinspect-ci/app:cpu"

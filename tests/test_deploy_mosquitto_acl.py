@@ -21,8 +21,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from tests._deployed_broker import DeployedMosquitto
-from tests._pki import ScratchCA
 from tests._paho import ConnackRefused, paho_client
+from tests._pki import ScratchCA
 
 EDGE, PLC, MES, COLLECTOR = "edge-plant1-line3-st2", "plc-plant1-line3", "mes", "collector"
 ROLES = (EDGE, PLC, MES, COLLECTOR)

@@ -141,9 +141,12 @@ def _start_api(settings: CloudSettings) -> uvicorn.Server:
 
     from cloud.api.app import create_app
     from cloud.store.factory import build_query_store
+    from lineinspect.cors import add_cors
 
     token = settings.api.token.get_secret_value() if settings.api.token else None
     app = create_app(build_query_store(settings), token=token)
+    # The API is read-only: other origins' dashboards may GET, nothing else.
+    add_cors(app, settings.api.cors_origins, ("GET",))
     config = uvicorn.Config(
         app, host=settings.api.host, port=settings.api.port, log_level="warning"
     )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import SettingsConfigDict
 
 from lineinspect.config.common import LoggingSettings, TopicId
+from lineinspect.config.http import CorsOrigin, check_exposure
 from lineinspect.config.load import RoleSettings, load_settings
 from lineinspect.config.mqtt import MqttSettings
 from lineinspect.config.secrets import pick_secret, readable_file, reject_url_credentials
@@ -159,6 +160,11 @@ class CloudApiSettings(BaseModel):
     port: int = Field(8090, ge=1, le=65535)
     token: SecretStr | None = Field(None, description="bearer token; None: no auth")
     token_file: Path | None = None
+    allow_anonymous: bool = Field(
+        False, description="serve beyond loopback without a token (anyone on that network)")
+    cors_origins: list[CorsOrigin] = Field(
+        default_factory=list, max_length=100,
+        description="web origins whose pages may read the API (GET only); none by default")
 
     @field_validator("token_file")
     @classmethod
@@ -168,6 +174,7 @@ class CloudApiSettings(BaseModel):
     @model_validator(mode="after")
     def _resolve(self) -> CloudApiSettings:
         self.token = pick_secret("token", self.token, self.token_file)
+        check_exposure(self.host, self.token, self.allow_anonymous)
         return self
 
 

@@ -6,6 +6,7 @@ import queue
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -24,8 +25,14 @@ def paho_client(
     client_id: str = "",
     username: str | None = None,
     password: str | None = None,
+    *,
+    port: int | None = None,
+    tls: tuple[Path, Path, Path] | None = None,
 ) -> Iterator[tuple[mqtt.Client, queue.Queue[mqtt.MQTTMessage]]]:
-    """A connected paho-mqtt 2.x client and the queue its on_message fills."""
+    """A connected paho-mqtt 2.x client and the queue its on_message fills.
+
+    ``tls`` (CA file, client certificate, client key) connects with TLS to ``port``.
+    """
     received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
     connected: queue.Queue[ReasonCode] = queue.Queue()
     client = mqtt.Client(
@@ -35,9 +42,12 @@ def paho_client(
     )
     if username is not None:
         client.username_pw_set(username, password)
+    if tls is not None:
+        ca, cert, key = tls
+        client.tls_set(ca_certs=str(ca), certfile=str(cert), keyfile=str(key))
     client.on_message = lambda _c, _u, msg: received.put(msg)
     client.on_connect = lambda _c, _u, _f, rc, _p: connected.put(rc)
-    client.connect(broker.host, broker.port, keepalive=30)
+    client.connect(broker.host, port if port is not None else broker.port, keepalive=30)
     client.loop_start()
     try:
         rc = connected.get(timeout=10)

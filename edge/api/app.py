@@ -33,6 +33,7 @@ from edge.api.schemas import (
 )
 from edge.api.whep import MAX_OFFER_BYTES, whep_router
 from edge.stream.ice import browser_ice_servers
+from lineinspect.cors import add_cors
 
 STATIC = Path(__file__).with_name("static")
 UPLOAD_PATHS = frozenset({"/predict", "/predict_and_visualize"})
@@ -58,6 +59,8 @@ def create_app(deps: AppDeps) -> FastAPI:
     app.add_middleware(MultipartOnly, paths=UPLOAD_PATHS, on_refuse=lambda: counters.reject(415))
     app.add_middleware(BodyLimit, limit_for=body_limit, on_refuse=lambda: counters.reject(413))
     app.add_middleware(TokenGuard, token=token)
+    # Outermost: other origins' players get WHEP only (offer, PATCH, DELETE on the resource).
+    add_cors(app, deps.api.cors_origins, ("POST", "PATCH", "DELETE"), prefixes=("/whep",))
 
     app.include_router(predict_router(deps, counters))
     app.include_router(whep_router(deps))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from lineinspect.config.http import CorsOrigin, check_exposure
 from lineinspect.config.secrets import pick_secret, readable_file
 
 
@@ -17,6 +18,11 @@ class ApiSettings(BaseModel):
     token: SecretStr | None = Field(
         None, description="bearer token guarding everything but /health; None: no auth")
     token_file: Path | None = None
+    allow_anonymous: bool = Field(
+        False, description="serve beyond loopback without a token (anyone on that network)")
+    cors_origins: list[CorsOrigin] = Field(
+        default_factory=list, max_length=100,
+        description="web origins whose pages may use WHEP (/whep/...); none by default")
     max_upload_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, le=1024**3, description="whole request body, all images")
     max_images: int = Field(32, ge=1, le=1000, description="images per /predict request")
@@ -35,4 +41,5 @@ class ApiSettings(BaseModel):
     @model_validator(mode="after")
     def _resolve(self) -> ApiSettings:
         self.token = pick_secret("token", self.token, self.token_file)
+        check_exposure(self.host, self.token, self.allow_anonymous)
         return self

@@ -65,6 +65,18 @@ EOF
     fi
 fi
 
+# npm (the cross-origin WHEP test installs the whip-whep client with it) comes with Node.js on
+# many machines; Debian's own npm package conflicts with such a Node.js, so it is installed only
+# when no npm is on PATH.
+if ! command -v npm >/dev/null; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        log "apt: installing npm"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
+    else
+        die "npm is missing (the cross-origin WHEP test needs it): install Node.js with npm"
+    fi
+fi
+
 # -- 2. virtual environment ------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
     command -v "$PYTHON" >/dev/null || die "$PYTHON not found; install Python >= 3.10"

@@ -19,7 +19,6 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from edge.track.evaluate import EventScore, TruthLike, detectable_defects, score
 from edge.track.lifecycle import EventTracker
 from edge.track.settings import TrackingSettings
 from edge.track.simulate import DetectorNoise, NoisyDetector, replay
+from models.eval.events import WireEvent
 
 CLASSES = ("scratch", "crack", "dent")
 NOISE = {
@@ -48,16 +48,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass
-class _FrameEvent:
-    track_id: int
-    kind: str
-    class_id: int
-    box: tuple[float, ...]
-    box_seq: int
-    frame_seq: int
-
-
 def render_truth(seed: int, frames: int, width: int, height: int,
                  fps: float) -> list[list[TruthLike]]:
     from lineinspect.render.video import ConveyorScene
@@ -66,9 +56,9 @@ def render_truth(seed: int, frames: int, width: int, height: int,
     return [list(scene.render(i)[1]) for i in range(frames)]
 
 
-def per_frame_events(dets: Sequence[Detections], threshold: float) -> list[_FrameEvent]:
+def per_frame_events(dets: Sequence[Detections], threshold: float) -> list[WireEvent]:
     """Every confident detection of every frame published as a `new` event."""
-    return [_FrameEvent(0, "new", int(c), tuple(b), i, i)
+    return [WireEvent(0, "new", int(c), tuple(b), i, i)
             for i, d in enumerate(dets)
             for b, s, c in zip(d.xyxy.tolist(), d.score.tolist(), d.class_id.tolist(),
                                strict=True) if s >= threshold]

@@ -28,7 +28,7 @@ from lineinspect.render.randomized import (
     place_sprite,
     visibility_floor,
 )
-from lineinspect.render.video import MIN_VISIBLE, NOISE_BANK, GroundTruth
+from lineinspect.render.video import MIN_VISIBLE, NOISE_BANK, GroundTruth, visible_on_belt
 from lineinspect.render.world import World
 
 LIGHT_STEPS = 32  # the drifting light is precomputed at this many phases
@@ -101,17 +101,7 @@ class RandomConveyor:
 
     def visible_parts(self, index: int) -> list[tuple[_Plan, float]]:
         """Parts overlapping the frame at ``index`` with their centre x."""
-        out = []
-        k = 0
-        while (plan := self._plan(k)).start <= index:
-            cx = -plan.radius + (index - plan.start) * self.speed
-            if cx - plan.radius < self.width:
-                out.append((plan, cx))
-            k += 1
-        live = {p.part_id for p, _ in out}
-        for pid in [p for p in self._sprites if p not in live and p < min(live, default=0)]:
-            del self._sprites[pid]
-        return out
+        return visible_on_belt(self._plan, self._sprites, index, self.speed, self.width)
 
     def render_all(self, index: int) -> tuple[np.ndarray, list[GroundTruth], list[GroundTruth]]:
         """Frame ``index``: BGR uint8, the visible defects, and the visible parts' boxes."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -98,21 +100,7 @@ class ConveyorScene:
 
     def visible_parts(self, index: int) -> list[tuple[_PartPlan, float]]:
         """Parts overlapping the frame at ``index`` with their centre x."""
-        out = []
-        k = 0
-        while True:
-            plan = self._plan(k)
-            if plan.start > index:
-                break
-            cx = -plan.radius + (index - plan.start) * self.speed
-            if cx - plan.radius < self.width:
-                out.append((plan, cx))
-            k += 1
-        # Forget sprites of parts that have left, so a long run stays bounded in memory.
-        live = {p.part_id for p, _ in out}
-        for pid in [p for p in self._sprites if p not in live and p < min(live, default=0)]:
-            del self._sprites[pid]
-        return out
+        return visible_on_belt(self._plan, self._sprites, index, self.speed, self.width)
 
     def render(self, index: int) -> tuple[np.ndarray, list[GroundTruth]]:
         """Frame ``index`` as BGR uint8 and the defects visible in it."""
@@ -139,6 +127,40 @@ class ConveyorScene:
                 ids.add(plan.part_id)
             k += 1
         return len(ids)
+
+
+class BeltPlan(Protocol):
+    @property
+    def part_id(self) -> int: ...
+
+    @property
+    def start(self) -> float: ...
+
+    @property
+    def radius(self) -> float: ...
+
+
+PlanT = TypeVar("PlanT", bound=BeltPlan)
+
+
+def visible_on_belt(plan_at: Callable[[int], PlanT], sprites: dict[int, Any], index: int,
+                    speed: float, width: int) -> list[tuple[PlanT, float]]:
+    """Parts (in entry order) overlapping a frame ``width`` wide at ``index``, with centre x.
+
+    Parts enter at the left edge at ``plan.start`` and move ``speed`` px a frame. Sprites of
+    parts that have left are forgotten, so an endless conveyor stays bounded in memory.
+    """
+    out = []
+    k = 0
+    while (plan := plan_at(k)).start <= index:
+        cx = -plan.radius + (index - plan.start) * speed
+        if cx - plan.radius < width:
+            out.append((plan, cx))
+        k += 1
+    live = {p.part_id for p, _ in out}
+    for pid in [p for p in sprites if p not in live and p < min(live, default=0)]:
+        del sprites[pid]
+    return out
 
 
 def _place(canvas: np.ndarray, part: PlacedPart, plan: _PartPlan, cx: float) -> list[GroundTruth]:

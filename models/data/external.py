@@ -24,10 +24,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lineinspect.render.randomized import PART_CLASS_ID, Instance, render_still
+from lineinspect.render.randomized import DETECTOR_CLASSES, PART_CLASS_ID, Instance, render_still
 from lineinspect.render.world import WORLDS
-from models.data.randomized import write_sample, write_split_dataset
-from models.data.synth import SPLIT_IDS
+from models.data.layout import SPLIT_IDS, write_split_dataset
+from models.data.randomized import write_sample
 
 RECIPE_VERSION = 1
 MIN_PIXELS = 8
@@ -90,5 +90,5 @@ def write_external(out: Path, count: int, seed: int, world: str = "heldout",
               "defect_synthesis_version": getattr(defect_synthesis, "__version__", "unknown"),
               "recipe_version": RECIPE_VERSION, "seed": seed, "world": asdict(WORLDS[world]),
               "class_of": CLASS_OF}
-    return write_split_dataset(out, {"test": count}, recipe, _render_one,
+    return write_split_dataset(out, {"test": count}, DETECTOR_CLASSES, recipe, _render_one,
                                lambda split, i: (split, i, seed, world, out.resolve()), workers)

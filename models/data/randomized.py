@@ -10,22 +10,19 @@ sub-pixel lines, as they do at run time. Every image has its own generator seede
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-import yaml
 
 from lineinspect.masks import mask_box, rle_encode
 from lineinspect.render.randomized import DETECTOR_CLASSES, Instance, render_still
 from lineinspect.render.scene import polygon_of
 from lineinspect.render.world import WORLDS
-from models.data.synth import SPLIT_IDS, yolo_box_line
+from models.data.layout import SPLIT_IDS, write_split_dataset
+from models.data.synth import yolo_box_line
 
 RECIPE_VERSION = 1
 # (width, height) at the model input, and the share of frames rendered at a camera's resolution
@@ -88,17 +85,6 @@ def _render_one(args: tuple[str, int, int, str, Path]) -> dict[str, Any]:
     return write_sample(out, split, f"{index:06d}", img, inst)
 
 
-def _coco(records: list[dict[str, Any]]) -> dict[str, Any]:
-    images: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
-    for img_id, rec in enumerate(records):
-        images.append({k: rec[k] for k in ("file_name", "width", "height")} | {"id": img_id})
-        for a in rec["anns"]:
-            annotations.append({"id": len(annotations), "image_id": img_id, **a})
-    cats = [{"id": i, "name": n} for i, n in enumerate(DETECTOR_CLASSES)]
-    return {"images": images, "annotations": annotations, "categories": cats}
-
-
 def write_randomized(out: Path, counts: dict[str, int], seed: int, world: str = "train",
                      workers: int = 2) -> Path:
     """Render the dataset and return the path of its ``data.yaml``."""
@@ -106,40 +92,5 @@ def write_randomized(out: Path, counts: dict[str, int], seed: int, world: str = 
         raise ValueError(f"unknown world {world!r}; choose one of {sorted(WORLDS)}")
     recipe = {"generator": "lineinspect.models.data.randomized", "recipe_version": RECIPE_VERSION,
               "seed": seed, "counts": counts, "world": asdict(WORLDS[world])}
-    return write_split_dataset(out, counts, recipe, _render_one,
+    return write_split_dataset(out, counts, DETECTOR_CLASSES, recipe, _render_one,
                                lambda split, i: (split, i, seed, world, out.resolve()), workers)
-
-
-def write_split_dataset(out: Path, counts: dict[str, int], recipe: dict[str, Any],
-                        render: Callable[[Any], dict[str, Any]],
-                        job: Callable[[str, int], Any], workers: int = 2) -> Path:
-    """Run ``render(job(split, i))`` for every image; write COCO, data.yaml and recipe.json."""
-    out = out.resolve()
-    for split in counts:
-        if split not in SPLIT_IDS:
-            raise ValueError(f"unknown split {split!r}")
-        for sub in ("images", "labels", "labels-seg"):
-            (out / sub / split).mkdir(parents=True, exist_ok=True)
-    (out / "annotations").mkdir(parents=True, exist_ok=True)
-    stats: dict[str, Any] = {}
-    for split, n in counts.items():
-        jobs = [job(split, i) for i in range(n)]
-        if workers > 1 and n > 8:
-            with ProcessPoolExecutor(workers) as pool:
-                records = list(pool.map(render, jobs, chunksize=16))
-        else:
-            records = [render(j) for j in jobs]
-        coco = _coco(records)
-        (out / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
-        per_class = [0] * len(DETECTOR_CLASSES)
-        for a in coco["annotations"]:
-            per_class[a["category_id"]] += 1
-        stats[split] = {"images": n, "instances": dict(zip(DETECTOR_CLASSES, per_class,
-                                                           strict=True))}
-    data: dict[str, Any] = {"path": str(out), "names": dict(enumerate(DETECTOR_CLASSES))}
-    data.update({s: f"images/{s}" for s in counts})
-    if "val" not in counts and "test" in counts:
-        data["val"] = "images/test"
-    (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    (out / "recipe.json").write_text(json.dumps({**recipe, "stats": stats}, indent=2))
-    return out / "data.yaml"

@@ -15,23 +15,20 @@ reproducible bit for bit and can be rendered in parallel.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-import yaml
 
 from lineinspect.masks import mask_box, rle_encode
 from lineinspect.render.params import CLASS_NAMES, PRESETS
 from lineinspect.render.scene import polygon_of, render_image
+from models.data.layout import SPLIT_IDS, write_split_dataset
 
 RECIPE_VERSION = 1
-SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
 
 def yolo_box_line(class_id: int, box: Sequence[int], width: int, height: int) -> str:
@@ -68,53 +65,16 @@ def _render_one(args: tuple[str, int, int, int, str, Path]) -> dict[str, Any]:
     return {"file_name": f"images/{split}/{name}.jpg", "width": size, "height": size, "anns": anns}
 
 
-def _coco(records: list[dict[str, Any]]) -> dict[str, Any]:
-    images: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
-    for img_id, rec in enumerate(records):
-        images.append({"id": img_id, "file_name": rec["file_name"], "width": rec["width"],
-                       "height": rec["height"]})
-        for a in rec["anns"]:
-            annotations.append({"id": len(annotations), "image_id": img_id, **a})
-    cats = [{"id": i, "name": n} for i, n in enumerate(CLASS_NAMES)]
-    return {"images": images, "annotations": annotations, "categories": cats}
-
-
 def write_dataset(out: Path, counts: dict[str, int], seed: int, size: int = 320,
                   preset: str = "train", workers: int = 2) -> Path:
     """Render the dataset and return the path of its ``data.yaml``."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    out = out.resolve()
-    for split in counts:
-        if split not in SPLIT_IDS:
-            raise ValueError(f"unknown split {split!r}")
-        for sub in ("images", "labels", "labels-seg"):
-            (out / sub / split).mkdir(parents=True, exist_ok=True)
-    (out / "annotations").mkdir(parents=True, exist_ok=True)
-    stats: dict[str, Any] = {}
-    for split, n in counts.items():
-        jobs = [(split, i, seed, size, preset, out) for i in range(n)]
-        if workers > 1 and n > 8:
-            with ProcessPoolExecutor(workers) as pool:
-                records = list(pool.map(_render_one, jobs, chunksize=16))
-        else:
-            records = [_render_one(j) for j in jobs]
-        coco = _coco(records)
-        (out / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco))
-        per_class = [0] * len(CLASS_NAMES)
-        for a in coco["annotations"]:
-            per_class[a["category_id"]] += 1
-        empty = sum(1 for r in records if not r["anns"])
-        stats[split] = {"images": n, "instances": dict(zip(CLASS_NAMES, per_class, strict=False)),
-                        "defect_free_images": empty}
-    data = {"path": str(out), "names": dict(enumerate(CLASS_NAMES))}
-    data.update({("train" if s == "train" else s): f"images/{s}" for s in counts})
-    if "val" not in counts and "test" in counts:
-        data["val"] = "images/test"
-    (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     recipe = {"generator": "lineinspect.models.data.synth", "recipe_version": RECIPE_VERSION,
               "seed": seed, "counts": counts, "image_size": size, "preset": preset,
-              "params": asdict(PRESETS[preset]), "stats": stats}
-    (out / "recipe.json").write_text(json.dumps(recipe, indent=2))
-    return out / "data.yaml"
+              "params": asdict(PRESETS[preset])}
+    return write_split_dataset(
+        out, counts, CLASS_NAMES, recipe, _render_one,
+        lambda split, i: (split, i, seed, size, preset, out.resolve()), workers,
+        split_stats=lambda records: {"defect_free_images": sum(1 for r in records
+                                                               if not r["anns"])})

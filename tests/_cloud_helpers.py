@@ -58,7 +58,7 @@ class Broker(Protocol):
     def url(self) -> str: ...
 
 
-def make_event(
+def stored_event(
     ts_ms: int = T0_MS,
     index_in_frame: int = 0,
     *,
@@ -94,7 +94,7 @@ def event_stream(
                     break
                 cls = CLASSES[0] if i < 2 else CLASSES[i % len(CLASSES)]
                 out.append(
-                    make_event(
+                    stored_event(
                         t0_ms + frame, i, camera=cam, class_name=cls, frame_seq=frame,
                         track_id=frame * per_frame + i,
                     )

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests._publish_helpers import make_event, publish_settings, start_publisher
+from tests._publish_helpers import frame_event, publish_settings, start_publisher
 
 
 def main(argv: list[str]) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     if mode == "stream":
         n, batch, pause = int(argv[3]), int(argv[4]), float(argv[5])
         for start in range(0, n, batch):
-            events = [make_event(i, severity="low") for i in range(start, min(n, start + batch))]
+            events = [frame_event(i, severity="low") for i in range(start, min(n, start + batch))]
             for ev in events:
                 if not pub.publish_event(ev):
                     print(f"REFUSED {ev.event_id}", flush=True)

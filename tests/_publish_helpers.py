@@ -34,7 +34,7 @@ def station(cameras: Iterable[str] = (CAMERA,)) -> Station:
     return Station(SITE, LINE, STATION, tuple(cameras))
 
 
-def make_event(
+def frame_event(
     seq: int = 0,
     *,
     camera: str = CAMERA,

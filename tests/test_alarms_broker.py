@@ -14,7 +14,7 @@ from typing import Any
 
 from edge.publish.publisher import Publisher
 from lineinspect.testing import MosquittoServer, MosquittoSub
-from tests._publish_helpers import make_event, publish_settings, start_publisher, topic
+from tests._publish_helpers import frame_event, publish_settings, start_publisher, topic
 
 Sub = Callable[..., MosquittoSub]
 ALARM = topic("alarm")
@@ -61,7 +61,7 @@ def test_startup_state_then_raise_latch_and_ack(
     try:
         startup = wait_alarm(sub, lambda a: a["cleared_by"] == "startup")
         assert startup["active"] is False and startup["code"] == 0
-        ev = make_event(1, class_name="crack", class_id=1, severity="high")
+        ev = frame_event(1, class_name="crack", class_id=1, severity="high")
         pub.publish_event(ev)
         raised = wait_alarm(sub, lambda a: a["active"])
         assert (raised["code"], raised["class_name"], raised["event_id"]) == (
@@ -72,7 +72,7 @@ def test_startup_state_then_raise_latch_and_ack(
         payload, retained = retained_alarm(mosquitto, mosquitto_sub)
         assert retained and json.loads(payload)["active"] is True
         # An ack naming another alarm changes nothing; the right one clears it.
-        mosquitto_pub(mosquitto, ACK, json.dumps({"v": 1, "event_id": make_event(9).event_id}))
+        mosquitto_pub(mosquitto, ACK, json.dumps({"v": 1, "event_id": frame_event(9).event_id}))
         time.sleep(1.0)
         assert not any(a["cleared_by"] == "ack" for a in alarms(sub))
         mosquitto_pub(mosquitto, ACK, json.dumps({"v": 1, "event_id": ev.event_id,
@@ -92,7 +92,7 @@ def test_auto_clear_after_quiet_time(
     pub = start(mosquitto, tmp_path, clear="auto", auto_clear_s=1.0)
     try:
         t0 = time.monotonic()
-        pub.publish_event(make_event(1))
+        pub.publish_event(frame_event(1))
         wait_alarm(sub, lambda a: a["active"])
         cleared = wait_alarm(sub, lambda a: a["cleared_by"] == "timeout")
         assert 0.9 <= time.monotonic() - t0 <= 10
@@ -107,7 +107,7 @@ def test_retained_ack_is_ignored_live_and_after_a_restart_and_plain_ack_works(
     sub = mosquitto_sub(mosquitto, ALARM, qos=1)
     pub = start(mosquitto, tmp_path)
     try:
-        pub.publish_event(make_event(1))
+        pub.publish_event(frame_event(1))
         wait_alarm(sub, lambda a: a["active"])
         mosquitto_pub(mosquitto, ACK, "ack", retain=True)  # a misconfigured gateway
         time.sleep(1.5)
@@ -145,7 +145,7 @@ def test_rate_limit_keeps_a_defect_storm_off_the_plc(
     try:
         wait_alarm(sub, lambda a: a["cleared_by"] == "startup")
         for i in range(200):
-            pub.publish_event(make_event(i))
+            pub.publish_event(frame_event(i))
         last = wait_alarm(sub, lambda a: a["count"] == 200)
         assert last["active"]
         assert len(alarms(sub)) <= 1 + 5  # startup + raise + a few rate-limited updates
@@ -158,7 +158,7 @@ def test_latched_alarm_survives_an_agent_restart_and_an_ack_sent_while_it_was_do
 ) -> None:
     sub = mosquitto_sub(mosquitto, ALARM, qos=1)
     pub = start(mosquitto, tmp_path)
-    ev = make_event(1)
+    ev = frame_event(1)
     try:
         pub.publish_event(ev)
         wait_alarm(sub, lambda a: a["active"])
@@ -190,7 +190,7 @@ def test_plain_mode_payloads_for_a_bit_mapping_gateway(
     pub = start(mosquitto, tmp_path, payload="plain")
     try:
         sub.wait_for(lambda ms: [m.payload for m in ms] == ["0"], 20)  # startup
-        pub.publish_event(make_event(1))
+        pub.publish_event(frame_event(1))
         sub.wait_for(lambda ms: [m.payload for m in ms] == ["0", "1"], 20)
         payload, retained = retained_alarm(mosquitto, mosquitto_sub)
         assert (payload, retained) == ("1", True)
@@ -220,7 +220,7 @@ def test_alarm_listener_hears_every_state_and_cannot_stop_publishing(
     try:
         assert pub.client.wait_connected(20)
         wait_alarm(sub, lambda a: a["cleared_by"] == "startup")
-        ev = make_event(1, class_name="crack", class_id=1, severity="high")
+        ev = frame_event(1, class_name="crack", class_id=1, severity="high")
         pub.publish_event(ev)
         wait_alarm(sub, lambda a: a["active"])
         mosquitto_pub(mosquitto, ACK, json.dumps({"v": 1, "event_id": ev.event_id}))

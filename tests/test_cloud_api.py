@@ -30,7 +30,7 @@ from lineinspect.contract import (
     parse_message,
 )
 from lineinspect.testing import InfluxServer
-from tests._cloud_helpers import LINE, SITE, make_event, make_stats, make_status
+from tests._cloud_helpers import LINE, SITE, make_stats, make_status, stored_event
 
 T0 = 1_763_791_200_000  # an hour boundary, ms
 MIN = 60_000
@@ -54,7 +54,7 @@ def dataset() -> tuple[list[Point], dict[str, Any]]:
     ev = TopicKind.EVENTS
 
     def event(ts: int, i: int, cls: str, kind: str = "new", station: str = "st2") -> str:
-        e = make_event(ts, i, class_name=cls, kind=kind, station=station)
+        e = stored_event(ts, i, class_name=cls, kind=kind, station=station)
         pts.extend(_points(ev, station, e))
         return e.event_id
 

@@ -31,8 +31,8 @@ from tests._cloud_helpers import (
     Publisher,
     cloud_settings,
     event_topic,
-    make_event,
     running_collector,
+    stored_event,
     wait_until,
 )
 
@@ -41,7 +41,7 @@ STATS_TOPIC = build_topic(TopicKind.STATS, SITE, LINE, STATION, "cam1")
 
 
 def _event_json(**changes: object) -> bytes:
-    doc = json.loads(encode_payload(make_event()))
+    doc = json.loads(encode_payload(stored_event()))
     doc.update(changes)
     return json.dumps(doc).encode()
 
@@ -67,14 +67,14 @@ HAND_MADE: list[tuple[str, str, bytes, str]] = [
     ("duplicate key", TOPIC, b'{"v": 1, "v": 1}', "not_json"),
     ("deep nesting", TOPIC, _deep(100_000), "not_json"),
     ("oversize", TOPIC, b"{" + b" " * 300_000 + b"}", "oversize"),
-    ("topic mismatch", TOPIC.replace("cam1", "cam9"), encode_payload(make_event()),
+    ("topic mismatch", TOPIC.replace("cam1", "cam9"), encode_payload(stored_event()),
      "topic_mismatch"),
-    ("event on stats topic", STATS_TOPIC, encode_payload(make_event()), "invalid"),
-    ("unknown suffix", TOPIC.replace("/events", "/evnets"), encode_payload(make_event()),
+    ("event on stats topic", STATS_TOPIC, encode_payload(stored_event()), "invalid"),
+    ("unknown suffix", TOPIC.replace("/events", "/evnets"), encode_payload(stored_event()),
      "bad_topic"),
     ("short topic", "lineinspect/v1/plant1/line3", b"{}", "bad_topic"),
     ("bad id in topic", "lineinspect/v1/plant1/line3/st2/-cam/events", b"{}", "bad_topic"),
-    ("unstorable class", TOPIC, encode_payload(make_event(class_name="odd\\")), "store_rejected"),
+    ("unstorable class", TOPIC, encode_payload(stored_event(class_name="odd\\")), "store_rejected"),
 ]  # fmt: skip
 
 
@@ -128,7 +128,7 @@ def _send_and_check(rig: Rig, messages: list[tuple[str, bytes]], expect: Callabl
     """Publish ``messages`` and a valid sentinel event; wait until the sentinel is stored and
     every message expected to be bad has its dead letter."""
     before = len(rig.deadletters.messages)
-    sentinel = make_event()
+    sentinel = stored_event()
     infos = [rig.pub.publish(t, p) for t, p in messages]
     infos.append(rig.pub.publish(event_topic(sentinel), encode_payload(sentinel)))
     for info in infos:
@@ -180,7 +180,7 @@ def _contract_verdict(topic: str, payload: bytes) -> str | None:
 
 
 def _mutated_event() -> st.SearchStrategy[bytes]:
-    base = json.loads(encode_payload(make_event()))
+    base = json.loads(encode_payload(stored_event()))
     values = st.one_of(
         st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
         st.text(max_size=20), st.lists(st.integers(), max_size=3),

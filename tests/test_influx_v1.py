@@ -17,8 +17,8 @@ from tests._cloud_helpers import (
     Publisher,
     cloud_settings,
     influx_event_ids,
-    make_event,
     running_collector,
+    stored_event,
     wait_until,
 )
 
@@ -33,7 +33,7 @@ def db() -> str:
 
 
 def test_same_point_written_twice_is_stored_once(influx_session: InfluxServer, db: str) -> None:
-    event = make_event(index_in_frame=3)
+    event = stored_event(index_in_frame=3)
     writer = _writer(influx_session, db)
     writer.write([defect_point(event)])
     writer.write([defect_point(event), defect_point(event)])
@@ -43,8 +43,8 @@ def test_same_point_written_twice_is_stored_once(influx_session: InfluxServer, d
 def test_same_frame_same_class_defects_are_both_stored(
     influx_session: InfluxServer, db: str
 ) -> None:
-    a = make_event(index_in_frame=0, class_name="scratch")
-    b = make_event(index_in_frame=1, class_name="scratch")
+    a = stored_event(index_in_frame=0, class_name="scratch")
+    b = stored_event(index_in_frame=1, class_name="scratch")
     _writer(influx_session, db).write([defect_point(a), defect_point(b)])
     rows = influx_session.select('SELECT "event_id", "index_in_frame" FROM "defect_events"', db)
     assert sorted(r["event_id"] for r in rows) == sorted([a.event_id, b.event_id])
@@ -78,10 +78,10 @@ def test_basic_auth_against_an_auth_enabled_server(influx_factory: object, db: s
     good = InfluxV1Writer(
         InfluxHttp(server.url, InfluxAuth("admin", "s3cret"), 5.0), db, create_database=True
     )
-    good.write([defect_point(make_event())])
+    good.write([defect_point(stored_event())])
     bad = InfluxV1Writer(InfluxHttp(server.url, InfluxAuth("admin", "wrong"), 5.0), db)
     with pytest.raises(StoreUnavailable, match="401"):
-        bad.write([defect_point(make_event())])
+        bad.write([defect_point(stored_event())])
 
 
 def test_collector_stores_a_redelivered_event_once_and_same_frame_defects_both(
@@ -94,8 +94,8 @@ def test_collector_stores_a_redelivered_event_once_and_same_frame_defects_both(
         client_id=f"c-{db}", share_group=db,
     )  # fmt: skip
     classes = ("scratch", "scratch", "crack")
-    same_frame = [make_event(5_000, i, class_name=c) for i, c in enumerate(classes)]
-    repeated = make_event(6_000, 0)
+    same_frame = [stored_event(5_000, i, class_name=c) for i, c in enumerate(classes)]
+    repeated = stored_event(6_000, 0)
     pub = Publisher(mosquitto_session)
     try:
         with running_collector(settings) as collector:

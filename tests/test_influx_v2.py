@@ -22,7 +22,7 @@ from cloud.store.schema import defect_point, stats_point
 from cloud.store.writer import StoreUnavailable
 from lineinspect.contract import TopicAddress, TopicKind
 from lineinspect.testing import ServerProcess, free_port
-from tests._cloud_helpers import LINE, SITE, STATION, make_event, make_stats
+from tests._cloud_helpers import LINE, SITE, STATION, make_stats, stored_event
 
 VICTORIA = "/usr/bin/victoria-metrics"
 
@@ -81,8 +81,8 @@ def _writer(url: str) -> InfluxV2Writer:
 
 
 def test_v2_write_delivers_tags_numbers_and_times(victoria: VictoriaMetricsServer) -> None:
-    a = make_event(1_763_794_391_000, 0, class_name="scratch")
-    b = make_event(1_763_794_392_000, 0, class_name="crack")
+    a = stored_event(1_763_794_391_000, 0, class_name="scratch")
+    b = stored_event(1_763_794_392_000, 0, class_name="crack")
     address = TopicAddress(TopicKind.STATS, SITE, LINE, STATION, "cam1")
     stats = make_stats(1_763_794_400_000, frames=300, parts=12)
     writer = _writer(victoria.url)
@@ -112,11 +112,11 @@ def test_v2_settings_build_the_v2_writer(victoria: VictoriaMetricsServer) -> Non
     })  # fmt: skip
     writer = build_writer(settings)
     assert isinstance(writer, InfluxV2Writer)
-    writer.write([defect_point(make_event())])
+    writer.write([defect_point(stored_event())])
     assert victoria.export('{__name__="defect_events_area_px"}')
 
 
 def test_v2_server_down_is_an_outage_to_retry() -> None:
     writer = _writer(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StoreUnavailable):
-        writer.write([defect_point(make_event())])
+        writer.write([defect_point(stored_event())])

@@ -18,7 +18,7 @@ from cloud.store.schema import (
 )
 from lineinspect.contract import encode_payload, parse_message
 from lineinspect.contract.examples import all_examples, example_event
-from tests._cloud_helpers import event_topic, make_event, make_stats
+from tests._cloud_helpers import event_topic, make_stats, stored_event
 
 IDENTITY_CASES = [
     # (ts_ms, index) pairs that must map to distinct instants
@@ -46,7 +46,7 @@ def identity(line: str) -> tuple[str, str]:
 
 
 def test_redelivered_copy_has_the_same_identity_and_bytes() -> None:
-    event = make_event(index_in_frame=2)
+    event = stored_event(index_in_frame=2)
     raw = encode_payload(event)
     once = points_for(parse_message(event_topic(event), raw), received_us=1)
     again = points_for(parse_message(event_topic(event), raw), received_us=999_999)
@@ -54,8 +54,8 @@ def test_redelivered_copy_has_the_same_identity_and_bytes() -> None:
 
 
 def test_two_same_class_defects_in_one_frame_differ_only_by_time() -> None:
-    a = defect_point(make_event(index_in_frame=0, class_name="scratch"))
-    b = defect_point(make_event(index_in_frame=1, class_name="scratch"))
+    a = defect_point(stored_event(index_in_frame=0, class_name="scratch"))
+    b = defect_point(stored_event(index_in_frame=1, class_name="scratch"))
     series_a, time_a = identity(a.line)
     series_b, time_b = identity(b.line)
     assert series_a == series_b  # no per-event tag: one series
@@ -86,7 +86,7 @@ def test_defect_point_tags_and_fields() -> None:
 
 def test_stats_point_carries_the_denominators() -> None:
     stats = make_stats(1_763_794_400_000, frames=300, parts=12)
-    topic = event_topic(make_event()).replace("/events", "/stats")
+    topic = event_topic(stored_event()).replace("/events", "/stats")
     (p,) = points_for(parse_message(topic, encode_payload(stats)), received_us=0)
     assert p.measurement == STATS
     assert p.time_us == stats.ts_ms * 1000
@@ -109,4 +109,4 @@ def test_every_contract_example_becomes_points_or_nothing() -> None:
 
 def test_a_class_name_line_protocol_cannot_carry_is_refused() -> None:
     with pytest.raises(LineProtocolError, match="backslash"):
-        defect_point(make_event(class_name="odd\\"))
+        defect_point(stored_event(class_name="odd\\"))

@@ -27,7 +27,7 @@ from edge.publish.outbox import read_pending
 from edge.publish.publisher import Publisher
 from lineinspect.contract import DefectEvent
 from lineinspect.testing import MosquittoServer, MosquittoSub
-from tests._publish_helpers import make_event, publish_settings, start_publisher, topic
+from tests._publish_helpers import frame_event, publish_settings, start_publisher, topic
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = topic("events")
@@ -79,7 +79,7 @@ class Streamer(threading.Thread):
     def run(self) -> None:
         t0 = time.monotonic()
         for i in range(self.n):
-            ev = make_event(i, severity="low")
+            ev = frame_event(i, severity="low")
             self.events.append(ev)
             if not self.pub.publish_event(ev):
                 self.refused += 1
@@ -274,7 +274,7 @@ def test_byte_cap_holds_under_a_long_outage_with_an_exact_dropped_count(
     pub = start_publisher(publish_settings(mosquitto, box, outbox={"max_bytes": cap,
                                                                    "synchronous": "normal"}))
     try:
-        events = [make_event(i, severity="low") for i in range(5000)]
+        events = [frame_event(i, severity="low") for i in range(5000)]
         for start in range(0, len(events), 1000):  # the hand-off queue holds 4096
             for ev in events[start:start + 1000]:
                 assert pub.publish_event(ev)
@@ -316,7 +316,7 @@ def test_backlog_drains_in_order_at_the_set_rate_while_live_events_flow(
         assert pub.client.wait_connected(20)
         mosquitto.stop()
         time.sleep(0.5)
-        backlog = [make_event(i, severity="low") for i in range(800)]  # 4 s at 200/s
+        backlog = [frame_event(i, severity="low") for i in range(800)]  # 4 s at 200/s
         for ev in backlog:
             assert pub.publish_event(ev)
         assert pub.flush(30)
@@ -324,7 +324,7 @@ def test_backlog_drains_in_order_at_the_set_rate_while_live_events_flow(
         t0 = time.monotonic()
         live: list[DefectEvent] = []
         while time.monotonic() - t0 < 2.0:  # 20 live events/s while the backlog drains
-            ev = make_event(10_000 + len(live), severity="low")
+            ev = frame_event(10_000 + len(live), severity="low")
             live.append(ev)
             pub.publish_event(ev)
             time.sleep(0.05)
@@ -354,7 +354,7 @@ def test_a_hung_broker_holds_nothing_back_after_it_resumes(
     try:
         assert pub.client.wait_connected(20)
         mosquitto.pause()
-        events = [make_event(i, severity="low") for i in range(500)]
+        events = [frame_event(i, severity="low") for i in range(500)]
         t0 = time.perf_counter()
         assert all(pub.publish_event(ev) for ev in events)
         assert time.perf_counter() - t0 < 5.0  # hand-over only; nothing waits for the broker

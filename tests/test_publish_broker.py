@@ -29,7 +29,7 @@ from tests._publish_helpers import (
     MODEL,
     SITE,
     STATION,
-    make_event,
+    frame_event,
     publish_settings,
     start_publisher,
     station,
@@ -54,7 +54,7 @@ def test_events_arrive_once_in_order_at_qos1_and_parse(
         # its order only while it is small (docs/mqtt.md, "Order").
         assert pub.client.wait_connected(20)
         for i in range(300):
-            assert pub.publish_event(make_event(i))
+            assert pub.publish_event(frame_event(i))
         sub.wait_for(lambda msgs: len(msgs) >= 300, timeout=60)
         assert frame_seqs(sub) == list(range(300))
         assert all(m.qos == 1 and not m.retained for m in sub.messages)
@@ -122,7 +122,7 @@ def test_stats_every_interval_at_qos0_with_the_pipelines_counters(
         counters.part_seen(2)
         counters.latency("detect", 20.0)
         counters.drop("capture", 4)
-        pub.publish_event(make_event(1, class_name="crack", class_id=1))
+        pub.publish_event(frame_event(1, class_name="crack", class_id=1))
         msgs = sub.wait_for(
             lambda ms: any(json.loads(m.payload)["frames_inspected"] == 30 for m in ms), 30
         )
@@ -145,7 +145,7 @@ def test_mqtt_311_client(mosquitto: MosquittoServer, mosquitto_sub: Sub, tmp_pat
     )
     try:
         for i in range(20):
-            pub.publish_event(make_event(i))
+            pub.publish_event(frame_event(i))
         sub.wait_count(20, timeout=30)
         assert frame_seqs(sub) == list(range(20))
         assert "(p2," in mosquitto.log_tail(200)  # the broker saw protocol level 4 (3.1.1)
@@ -157,7 +157,7 @@ def test_handoff_queue_full_drops_newest_and_counts_them(tmp_path: Path) -> None
     settings = publish_settings("mqtt://127.0.0.1:9", tmp_path / "o.sqlite3",
                                 outbox={"queue_size": 16})
     pub = build_publisher(station(), settings)  # not started: nothing drains the queue
-    results = [pub.publish_event(make_event(i)) for i in range(20)]
+    results = [pub.publish_event(frame_event(i)) for i in range(20)]
     assert results == [True] * 16 + [False] * 4
     assert pub.counters()["queue_dropped"] == 4
     assert pub.stats("cam1").take().drops == {"publish": 4}
@@ -167,8 +167,8 @@ def test_handoff_queue_full_drops_newest_and_counts_them(tmp_path: Path) -> None
 def test_events_of_another_station_or_camera_are_refused(tmp_path: Path) -> None:
     pub = build_publisher(station(), publish_settings("mqtt://127.0.0.1:9", tmp_path / "o"))
     with pytest.raises(ValueError, match="unknown camera 'cam2'"):
-        pub.publish_event(make_event(1, camera="cam2"))
-    other = make_event(1).model_copy(update={"station": "st9"})
+        pub.publish_event(frame_event(1, camera="cam2"))
+    other = frame_event(1).model_copy(update={"station": "st9"})
     with pytest.raises(ValueError, match="handed to the publisher of plant1/line3/st2"):
         pub.publish_event(other)
     pub.outbox.close()
@@ -195,11 +195,11 @@ def test_tls_with_client_certificate_and_password(
     try:
         good = build_publisher(station(), _with_mqtt(settings("s3cret"), tmp_path / "a"))
         with good:
-            good.publish_event(make_event(1))
+            good.publish_event(frame_event(1))
             sub.wait_count(1, timeout=30)
         bad = build_publisher(station(), _with_mqtt(settings("wrong"), tmp_path / "b"))
         with bad:
-            bad.publish_event(make_event(2, severity="low"))  # low: raises no alarm
+            bad.publish_event(frame_event(2, severity="low"))  # low: raises no alarm
             assert bad.flush(10)
             time.sleep(2.0)
             assert not bad.connected
@@ -236,7 +236,7 @@ def test_embedded_broker_binds_loopback_and_carries_events(tmp_path: Path) -> No
         try:
             time.sleep(1.0)
             for i in range(10):
-                pub.publish_event(make_event(i))
+                pub.publish_event(frame_event(i))
             deadline = time.monotonic() + 20
             while len(got) < 10 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -265,7 +265,7 @@ def test_open_from_edge_settings_uses_the_configured_broker(
     pub = open_from_settings(settings)
     try:
         assert pub.station.cameras == ("cam1", "cam2")
-        pub.publish_event(make_event(5, camera="cam2"))
+        pub.publish_event(frame_event(5, camera="cam2"))
         assert json.loads(sub.wait_count(1, timeout=30)[0].payload)["frame_seq"] == 5
     finally:
         pub.close()

@@ -20,8 +20,8 @@ from tests._cloud_helpers import (
     Publisher,
     cloud_settings,
     event_stream,
-    make_event,
     running_collector,
+    stored_event,
     wait_until,
 )
 
@@ -43,7 +43,7 @@ def test_rewrite_of_one_identity_is_one_row_with_merged_fields(tmp_path: Path) -
 
 def test_same_frame_events_and_redeliveries(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.sqlite3")
-    a, b = make_event(index_in_frame=0), make_event(index_in_frame=1)
+    a, b = stored_event(index_in_frame=0), stored_event(index_in_frame=1)
     store.write([defect_point(a), defect_point(b)])
     store.write([defect_point(a)])  # a redelivery
     got = {r.fields["event_id"] for r in store.latest_events(Scope(), ALL, 10)}
@@ -54,7 +54,7 @@ def test_same_frame_events_and_redeliveries(tmp_path: Path) -> None:
 def test_data_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "s.sqlite3"
     store = SqliteStore(path)
-    store.write([defect_point(make_event())])
+    store.write([defect_point(stored_event())])
     store.close()
     assert _count(SqliteStore(path)) == 1
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -33,9 +33,11 @@ for s in 1000 1001 1002; do
         --seconds 30 --out "videos/heldout-$s.mp4"
 done
 
-# 3. Stage A: 6 epochs at 416 from the v2 weights (a new head row for `part`), AdamW (auto).
+# 3. Stage A: V3_EPOCHS (default 6) epochs at 416 from the v2 weights (a new head row for
+#    `part`), AdamW (auto). The epoch count sets the learning-rate schedule: a resumed run keeps
+#    the count it started with.
 "$LI" models train-detector --data data/rand-train/data.yaml --model v2-recovered.pt \
-    --epochs 6 --imgsz 416 --batch 16 --workers 2 --close-mosaic 2 --name v3-a \
+    --epochs "${V3_EPOCHS:-6}" --imgsz 416 --batch 16 --workers 2 --close-mosaic 2 --name v3-a \
     --project runs/detect
 
 if [ "${1:-}" = "eval" ]; then

@@ -59,11 +59,12 @@ def crop_image(image: npt.NDArray[np.uint8], win: Window, size: int,
     """``image`` (H, W[, C]) seen through ``win``, resized to ``size`` x ``size``; outside the
     frame is black. ``out`` (same dtype, ``(size, size[, C])``) is filled in place if given."""
     flags = cv2.INTER_AREA if win.side > size else cv2.INTER_LINEAR
-    shape = (size, size) + image.shape[2:]
+    shape = (size, size, *image.shape[2:])
     if out is not None and out.shape != shape:
         raise ValueError(f"out has shape {out.shape}, need {shape}")
-    return cv2.warpAffine(image, _affine(win, size), (size, size), dst=out, flags=flags,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    got = cv2.warpAffine(image, _affine(win, size), (size, size), dst=out, flags=flags,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.asarray(got, dtype=np.uint8)
 
 
 def crop_mask(mask: npt.NDArray[np.generic], win: Window,
@@ -72,8 +73,9 @@ def crop_mask(mask: npt.NDArray[np.generic], win: Window,
     pixel the mask covers (area-averaged when shrinking), in [0, 1]. The training target; a
     threshold at 0.5 gives the binary mask."""
     flags = cv2.INTER_AREA if win.side > size else cv2.INTER_LINEAR
-    return cv2.warpAffine(np.asarray(mask, dtype=np.float32), _affine(win, size), (size, size),
-                          flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    got = cv2.warpAffine(np.asarray(mask, dtype=np.float32), _affine(win, size), (size, size),
+                         flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return np.asarray(got, dtype=np.float32)
 
 
 class Pasted(NamedTuple):

@@ -276,3 +276,10 @@ def test_refine_is_off_by_default_and_a_valid_homography_loads(tmp_path: Path) -
     s = load_edge_settings(path, {})
     assert s.refine.enabled is False and s.refine.classes == ["scratch", "crack", "dent"]
     assert s.cameras[0].homography is not None
+
+
+def test_the_refine_example_config_loads_with_refinement_on() -> None:
+    example = Path(__file__).resolve().parents[1] / "deploy/config/edge.refine.example.yaml"
+    s = load_edge_settings(example, {})
+    assert s.refine.enabled and s.refine.severity["dent"].area_mm2.high == 16
+    assert s.cameras[0].mm_per_px == 0.2 and s.cameras[1].homography is not None

@@ -179,7 +179,8 @@ def _storm_settings(frames: int) -> EdgeSettings:
                                 "better_view": {"score_margin": 0.0, "max_per_track": 100}})
 
 
-def _run(settings: EdgeSettings, refine: RefineStage | None) -> tuple[float, EdgeAgent, int]:
+def _run(settings: EdgeSettings, refine: RefineStage | None
+         ) -> tuple[float, EdgeAgent, list[DefectEvent]]:
     events: list[DefectEvent] = []
     parts = AgentParts(detector=StormDetector(), model=MODEL, class_names=CLASSES,
                        sinks=[CallbackSink("list", events.append)], metrics=EdgeMetrics(),
@@ -190,7 +191,7 @@ def _run(settings: EdgeSettings, refine: RefineStage | None) -> tuple[float, Edg
     assert agent.wait(120), "the finite source did not finish"
     dt = time.perf_counter() - t0
     agent.stop()
-    return agent.cameras[0].counters.frames / dt, agent, len(events)
+    return agent.cameras[0].counters.frames / dt, agent, events
 
 
 def test_storm_drops_are_counted_queue_stays_bounded_and_fps_is_unaffected() -> None:
@@ -201,7 +202,7 @@ def test_storm_drops_are_counted_queue_stays_bounded_and_fps_is_unaffected() -> 
     metrics = EdgeMetrics()
     stage = RefineStage(settings.refine, [slow], metrics)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    fps_on, agent, n_events = _run(settings, stage)
+    fps_on, agent, events = _run(settings, stage)
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     c = stage.cameras["cam1"].ctx.counters
     q = stage.queue
@@ -216,4 +217,11 @@ def test_storm_drops_are_counted_queue_stays_bounded_and_fps_is_unaffected() -> 
     assert dropped_metric == c.dropped
     assert rss1 - rss0 < 100 * 1024  # KiB: crops are 12 KiB and at most 16 wait
     assert fps_on >= 0.7 * fps_off, (fps_on, fps_off)  # generous: a shared 2-core box
-    assert n_events > 0
+    refined = [e for e in events if e.refined]
+    assert len(refined) == c.refined > 0
+    # The refined updates fit between the tracker's own events: (frame, index) never repeats,
+    # so no store point overwrites another.
+    keys = [(e.frame_seq, e.index_in_frame, e.ts_ms) for e in events]
+    assert len(set(keys)) == len(keys)
+    news = {e.defect_id for e in events if e.kind == "new"}
+    assert all(e.defect_id in news and e.kind == "update" for e in refined)

@@ -75,7 +75,7 @@ def test_refined_updates_reach_influxdb(tmp_path: Path, mosquitto: MosquittoServ
         wait_until(lambda: bool(refined()), 60, f"no refined point; edge log:\n{text[-3000:]}")
         wait_until(lambda: collector.counters.get("messages_done") > 0, 30)
     # On the wire: the masks themselves (InfluxDB keeps the sizes, not the RLE).
-    wire = [DefectEvent.model_validate_json(m.payload) for m in sub.messages()]
+    wire = [DefectEvent.model_validate_json(m.payload) for m in sub.messages]
     updates = [e for e in wire if e.refined]
     assert updates and all(e.kind == "update" for e in updates)
     with_mask = [e for e in updates if e.mask is not None]

@@ -18,11 +18,13 @@ from edge.refine.flagging import Flagger, TrackInfo, better_view, severity_from_
 from edge.refine.measure import Calibration, Measurement, homography_area, measure
 from edge.refine.queue import NewestFirstQueue, RefineJob
 from edge.refine.settings import BetterView, RefineSettings, SizeRule, SizeThresholds
+from edge.refine.worker import pasted_rle
 from edge.settings import load_edge_settings
 from lineinspect.config import ConfigError
 from lineinspect.contract import Uuid7Generator
 from lineinspect.contract.examples import event_like
 from lineinspect.crops import Pasted, Window
+from lineinspect.masks import rle_encode
 
 # -- measure -------------------------------------------------------------------------------
 
@@ -79,6 +81,17 @@ def test_homography_area_matches_the_mapped_polygon_on_a_large_region() -> None:
     m = measure(p, Calibration(homography=h))
     assert m.area_mm2 == pytest.approx(polygon, rel=0.01)
     assert m.length_mm is not None and m.width_mm is not None and m.length_mm > m.width_mm
+
+
+@pytest.mark.parametrize(("x0", "y0", "shape"), [
+    (0, 0, (5, 7)), (10, 3, (4, 4)), (56, 40, (8, 8)), (0, 40, (8, 3)), (60, 0, (2, 4)),
+])  # fmt: skip
+def test_pasted_rle_equals_the_whole_frame_encoding(x0: int, y0: int,
+                                                    shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(x0 + y0)
+    for fill in (rng.random(shape) > 0.5, np.ones(shape, bool), np.zeros(shape, bool)):
+        p = Pasted(x0, y0, fill)
+        assert pasted_rle(p, 64, 48) == rle_encode(p.full(64, 48))
 
 
 # -- flagging ------------------------------------------------------------------------------

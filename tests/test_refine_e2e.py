@@ -100,3 +100,36 @@ def test_refined_updates_reach_influxdb(tmp_path: Path, mosquitto: MosquittoServ
         assert r["length_mm"] == pytest.approx(r["length_px"] * 0.2, rel=1e-6)
         assert r["severity"] in ("low", "medium", "high")
         assert r["class"] in ("scratch", "crack", "dent")
+
+
+def test_edge_services_wire_refined_masks_to_the_viewer(tmp_path: Path) -> None:
+    """``build_services`` with the API on and refinement on: the shipped refiner's masks reach
+    the viewer's per-track board (what the stream draws), through the agent as ``edge run``
+    composes it."""
+    from edge.api.server import free_port
+    from edge.app import EdgeAgent
+    from edge.metrics import EdgeMetrics
+    from edge.run import build_detectors
+    from edge.services import build_services
+    from edge.settings import EdgeSettings
+
+    settings = EdgeSettings.model_validate({
+        "site": "plant1", "line": "line3", "station": "st2",
+        "cameras": [{"id": "cam1", "source": {"kind": "synthetic", "seed": 5, "pace": False,
+                                               "loop": False, "frames": 90}}],
+        "detector": {"model": str(shipped_detector()), "providers": ["cpu"]},
+        "tracking": {"min_frames": 2}, "stream": {"enabled": False},
+        "api": {"port": free_port()}, "refine": {"enabled": True, "min_score": 0.3},
+    })  # fmt: skip
+    svc, parts = build_services(settings, build_detectors(settings), EdgeMetrics(), [],
+                                mqtt=False, api=True)
+    try:
+        assert parts.refine is not None and set(parts.mask_hooks) == {"cam1"}
+        agent = EdgeAgent(settings, parts).start()
+        assert agent.wait(120)
+        agent.stop()
+        board = parts.mask_hooks["cam1"].__self__  # type: ignore[attr-defined]
+        refined = parts.refine.cameras["cam1"].ctx.counters.refined
+        assert refined > 0 and 0 < len(board) <= refined  # one mask per track: the newest
+    finally:
+        svc.close()

@@ -225,3 +225,19 @@ def test_storm_drops_are_counted_queue_stays_bounded_and_fps_is_unaffected() -> 
     assert len(set(keys)) == len(keys)
     news = {e.defect_id for e in events if e.kind == "new"}
     assert all(e.defect_id in news and e.kind == "update" for e in refined)
+
+
+def test_close_drains_what_it_can_and_counts_the_rest_as_dropped() -> None:
+    stage, cam, sink = one_camera(FakeSlowRefiner(0.3), RefineSettings(min_score=0.0))
+    ids = Uuid7Generator()
+    news = [event_like(ids, kind="new", track_id=t, frame={"width": 320, "height": 240},
+                       box={"x1": 10.0 * t, "y1": 10.0, "x2": 10.0 * t + 8, "y2": 18.0})
+            for t in range(1, 9)]
+    boxes = [(10.0 * t, 10.0, 10.0 * t + 8, 18.0) for t in range(1, 9)]
+    assert cam.offer(frame(), dets(*boxes), np.arange(1, 9), news) == 8
+    t0 = time.monotonic()
+    stage.worker.close(drain_timeout_s=0.5)
+    c = cam.ctx.counters
+    assert time.monotonic() - t0 < 3.0
+    assert c.refined >= 1 and c.dropped >= 1 and c.refined + c.dropped == 8
+    assert len(sink.events) == c.refined

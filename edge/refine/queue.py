@@ -90,6 +90,17 @@ class NewestFirstQueue:
                 self._cond.wait_for(lambda: bool(self._items) or self._closed, timeout)
             return self._items.pop() if self._items else None
 
+    def discard(self) -> int:
+        """Drop every queued job, each counted and reported like a full queue's drop."""
+        with self._cond:
+            left = list(self._items)
+            self._items.clear()
+            self.dropped += len(left)
+        if self._on_drop is not None:
+            for job in left:
+                self._on_drop(job)
+        return len(left)
+
     def close(self) -> None:
         """Refuse new jobs; takers drain what is queued, then get None."""
         with self._cond:

@@ -142,6 +142,9 @@ class RefineWorker:
             if t.ident is not None:
                 t.join(max(0.0, deadline - time.monotonic()))
         if any(t.is_alive() for t in self._threads):
+            left = self.queue.discard()  # counted as drops: they will never be refined
+            log.warning("refiner: %d queued crop(s) dropped at shutdown (drain took over "
+                        "%.0f s)", left, drain_timeout_s)
             self._abandon.set()
             for t in self._threads:
                 t.join(5.0)

@@ -10,10 +10,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from edge.detect.detector import Detector
 from edge.metrics import EdgeMetrics
-from edge.pipeline.camera import CameraPipeline, FrameHook, StatsLike
+from edge.pipeline.camera import CameraPipeline, FrameHook, PipelineHooks, StatsLike
 from edge.pipeline.loop import BatchDetector, InferenceLoop
 from edge.pipeline.sinks import EventSink, FanOut
 from edge.settings import CameraSettings, EdgeSettings
@@ -22,10 +23,16 @@ from edge.sources.frame import SourceState
 from edge.track.lifecycle import EventTracker
 from edge.track.wire import WireContext, WireConverter
 from lineinspect.contract import ModelRef
+from lineinspect.crops import Pasted
+
+if TYPE_CHECKING:
+    from edge.refine.stage import RefineStage
 
 log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[str, SourceState, str], None]  # camera, state, message
+# A refined mask for the viewer: (track id, mask on the frame, box it was refined at).
+MaskHook = Callable[[int, Pasted, tuple[float, float, float, float]], None]
 
 
 def model_ref(detector: Detector) -> ModelRef:
@@ -45,6 +52,8 @@ class AgentParts:
     on_status: StatusCallback | None = None
     frame_hooks: dict[str, FrameHook] = field(default_factory=dict)
     stats: dict[str, StatsLike] = field(default_factory=dict)
+    refine: RefineStage | None = None  # built only when refine.enabled; the agent closes it
+    mask_hooks: dict[str, MaskHook] = field(default_factory=dict)
 
     @property
     def detectors(self) -> list[BatchDetector]:
@@ -77,10 +86,18 @@ class EdgeAgent:
         tracker = EventTracker(s.tracking_for(cam), self.parts.class_names)
         ctx = WireContext(site=s.site, line=s.line, station=s.station, camera=cam.id,
                           model=self.parts.model, severity=s.severity, mm_per_px=cam.mm_per_px)
+        stats = self.parts.stats.get(cam.id)
+        refine = None
+        if self.parts.refine is not None:
+            from edge.refine.measure import Calibration
+
+            refine = self.parts.refine.camera(ctx, Calibration.of(cam.mm_per_px, cam.homography),
+                                              self.fanout, stats,
+                                              self.parts.mask_hooks.get(cam.id))
+        hooks = PipelineHooks(on_frame=self.parts.frame_hooks.get(cam.id), stats=stats,
+                              refine=refine)
         return CameraPipeline(cam.id, capture, tracker, WireConverter(ctx), self.fanout,
-                              self.parts.metrics.camera(cam.id),
-                              on_frame=self.parts.frame_hooks.get(cam.id),
-                              stats=self.parts.stats.get(cam.id))
+                              self.parts.metrics.camera(cam.id), hooks)
 
     def start(self) -> EdgeAgent:
         try:
@@ -89,6 +106,8 @@ class EdgeAgent:
         except BaseException:
             self._close_captures()
             raise
+        if self.parts.refine is not None:
+            self.parts.refine.start()
         self.loop = InferenceLoop(self.parts.detectors, self.cameras).start()
         return self
 
@@ -106,6 +125,8 @@ class EdgeAgent:
             self.loop.stop()
             self.loop.join()
         self._close_captures()
+        if self.parts.refine is not None:  # its last updates go out before the sinks close
+            self.parts.refine.close()
         self.fanout.close()
 
     def _close_captures(self) -> None:

@@ -62,6 +62,18 @@ class EdgeMetrics:
         self.sink_dropped = Counter("lineinspect_sink_dropped_total",
                                     "Events a sink could not take (bounded queue full)",
                                     ["sink"], registry=r)
+        self.refine_dropped = Counter(
+            "lineinspect_refine_dropped_total",
+            "Refinement work dropped: reason=queue, the oldest crop when the refine queue was "
+            "full; reason=mask_too_large, a mask left out of its update (sizes still sent)",
+            ["camera", "reason"], registry=r)
+        self.refinements = Counter("lineinspect_refinements_total",
+                                   "Crops through the refiner by outcome (refined, empty, error)",
+                                   ["camera", "outcome"], registry=r)
+        self.refine_latency = Histogram("lineinspect_refine_latency_seconds",
+                                        "Refiner: time a crop waited in the queue (queue) and "
+                                        "the model run (model)", ["camera", "stage"],
+                                        buckets=LATENCY_BUCKETS, registry=r)
 
     def camera(self, camera: str) -> CameraMetrics:
         return CameraMetrics(

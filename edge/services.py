@@ -29,7 +29,9 @@ if TYPE_CHECKING:  # imported where used: --no-api / --no-mqtt need not load the
     from edge.api.server import ApiServer
     from edge.publish.publisher import Publisher
     from edge.publish.stats import StatsCounters
+    from edge.refine.stage import RefineStage
     from edge.stream.hub import FrameHub
+    from edge.stream.masks import TrackMasks
     from edge.stream.webrtc import StreamService
 
 log = logging.getLogger(__name__)
@@ -82,9 +84,11 @@ class Services:
                 log.exception("stopping a service failed")
 
 
-def _hub_hook(hub: FrameHub, camera: str, names: tuple[str, ...], min_score: float) -> FrameHook:
+def _hub_hook(hub: FrameHub, camera: str, names: tuple[str, ...], min_score: float,
+              masks: TrackMasks | None = None) -> FrameHook:
     """Frames to the viewer with their boxes: those of a track and those scoring at least
-    ``min_score``; the faint untracked ones the tracker may use are noise to a person."""
+    ``min_score``; the faint untracked ones the tracker may use are noise to a person. With
+    ``masks``, each visible track's refined mask too."""
     from edge.stream.hub import Overlay
 
     def hook(frame: Frame, det: Detections, track_ids: np.ndarray) -> None:
@@ -92,9 +96,11 @@ def _hub_hook(hub: FrameHub, camera: str, names: tuple[str, ...], min_score: flo
         if not shown.all():
             det = Detections(det.xyxy[shown], det.score[shown], det.class_id[shown])
             track_ids = track_ids[shown]
+        shown_masks = masks.visible(track_ids, det.xyxy) if masks is not None else ()
         hub.publish(camera, frame.image, Overlay(
             xyxy=det.xyxy, class_id=det.class_id, score=det.score, track_id=track_ids,
-            class_names=names, frame_seq=frame.seq, ts_ns=frame.ts_ns, mono_ns=frame.mono_ns))
+            class_names=names, frame_seq=frame.seq, ts_ns=frame.ts_ns, mono_ns=frame.mono_ns,
+            masks=shown_masks))
 
     return hook
 
@@ -110,6 +116,7 @@ def build_services(settings: EdgeSettings, detectors: Sequence[Detector], metric
     all_sinks = list(sinks)
     stats: dict[str, StatsCounters] = {}
     hooks: dict[str, FrameHook] = {}
+    masks: dict[str, TrackMasks] = {}
     if api:
         from edge.api.feed import EventFeed
 
@@ -126,7 +133,8 @@ def build_services(settings: EdgeSettings, detectors: Sequence[Detector], metric
             stats = {c.id: pub.stats(c.id) for c in settings.cameras}
         if svc.feed is not None:
             all_sinks.append(CallbackSink("feed", svc.feed.push_event))
-            hooks = _start_api(settings, detector, metrics, svc, svc.feed)
+            hooks = _start_api(settings, detector, metrics, svc, svc.feed, masks)
+        refine = _build_refine(settings, metrics, svc) if settings.refine.enabled else None
     except BaseException:
         svc.close()
         raise
@@ -138,13 +146,32 @@ def build_services(settings: EdgeSettings, detectors: Sequence[Detector], metric
 
     parts = AgentParts(detector=list(detectors), model=ref, class_names=detector.class_names,
                        sinks=all_sinks, metrics=metrics, on_status=on_status, frame_hooks=hooks,
-                       stats=dict(stats))
+                       stats=dict(stats), refine=refine,
+                       mask_hooks={cam: m.put for cam, m in masks.items()})
     return svc, parts
 
 
+def _build_refine(settings: EdgeSettings, metrics: EdgeMetrics, svc: Services) -> RefineStage:
+    """The refinement stage: ``refine.workers`` refiners, each its own onnxruntime session."""
+    from edge.refine.model import SHIPPED_REFINER, Refiner
+    from edge.refine.stage import RefineStage
+
+    rs = settings.refine
+    path = rs.model_path if rs.model_path is not None else SHIPPED_REFINER
+    refiners = [Refiner(path, intra_op_threads=rs.intra_op_threads) for _ in range(rs.workers)]
+    stage = RefineStage(rs, refiners, metrics)
+    svc.closers.append(stage.close)  # the agent closes it first (idempotent); this if it never ran
+    r = refiners[0]
+    log.info("refiner %s: %d worker(s), crops %dpx, classes %s, queue %d", path.name,
+             len(refiners), r.input_size, ", ".join(rs.classes), rs.queue_size)
+    return stage
+
+
 def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
-               svc: Services, feed: EventFeed) -> dict[str, FrameHook]:
-    """Start the live stream and the HTTP API; returns the per-camera hooks feeding the viewer."""
+               svc: Services, feed: EventFeed,
+               masks: dict[str, TrackMasks]) -> dict[str, FrameHook]:
+    """Start the live stream and the HTTP API; returns the per-camera hooks feeding the viewer
+    (and, with refinement on, fills ``masks``: each camera's refined masks for the viewer)."""
     from edge.api.app import create_app
     from edge.api.deps import AppDeps, StatusSnapshot
     from edge.api.server import ApiServer
@@ -154,7 +181,12 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
     cams = [c.id for c in settings.cameras]
     hub = FrameHub(cams)
     names = tuple(detector.class_names)
-    hooks = {cam: _hub_hook(hub, cam, names, settings.detector.conf_threshold) for cam in cams}
+    if settings.refine.enabled:
+        from edge.stream.masks import TrackMasks
+
+        masks.update({cam: TrackMasks() for cam in cams})
+    hooks = {cam: _hub_hook(hub, cam, names, settings.detector.conf_threshold, masks.get(cam))
+             for cam in cams}
     stream = None
     if settings.stream.enabled:
         stream = StreamService(hub, settings.stream)

@@ -5,10 +5,12 @@ Each section is the small model of the component that uses it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -20,6 +22,7 @@ from edge.publish.settings import (
     OutboxSettings,
     StatsSettings,
 )
+from edge.refine.settings import RefineSettings
 from edge.sources.settings import SourceSettings
 from edge.stream.settings import StreamSettings
 from edge.track.settings import SeveritySettings, TrackingSettings
@@ -39,6 +42,25 @@ class CameraSettings(BaseModel):
     mm_per_px: float | None = Field(
         None, gt=0, le=1000, description="calibration; enables area_mm2 in events"
     )
+    homography: list[list[float]] | None = Field(
+        None, description="3x3 image pixels -> belt plane millimetres (row-major); for a "
+        "camera that looks at the belt at an angle. Refined measurements use it over mm_per_px",
+    )
+
+    @field_validator("homography")
+    @classmethod
+    def _homography(cls, h: list[list[float]] | None) -> list[list[float]] | None:
+        if h is None:
+            return None
+        if len(h) != 3 or any(len(row) != 3 for row in h):
+            raise ValueError("homography must be 3 rows of 3 numbers")
+        if not all(math.isfinite(v) for row in h for v in row):
+            raise ValueError("homography values must be finite")
+        m = np.asarray(h, dtype=np.float64)
+        # Relative to its scale: a near-singular matrix maps the image onto a line.
+        if abs(np.linalg.det(m)) <= 1e-12 * float(np.abs(m).max()) ** 3:
+            raise ValueError("homography must be invertible (its determinant is ~0)")
+        return h
 
 
 class EdgeSettings(RoleSettings):
@@ -61,6 +83,7 @@ class EdgeSettings(RoleSettings):
     stats: StatsSettings = Field(default_factory=StatsSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    refine: RefineSettings = Field(default_factory=RefineSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @field_validator("cameras")
@@ -85,6 +108,9 @@ class EdgeSettings(RoleSettings):
         detector = data.get("detector")
         if isinstance(detector, Mapping) and detector.get("model") is not None:
             found.append(file_issue("detector.model", detector["model"]))
+        refine = data.get("refine")
+        if isinstance(refine, Mapping) and refine.get("model_path") is not None:
+            found.append(file_issue("refine.model_path", refine["model_path"]))
         cameras = data.get("cameras")
         for i, cam in enumerate(cameras if isinstance(cameras, list) else []):
             src = cam.get("source") if isinstance(cam, Mapping) else None
@@ -96,11 +122,17 @@ class EdgeSettings(RoleSettings):
     def extra_issues(self) -> list[ConfigIssue]:
         zones = self.zone_names()
         known = ", ".join(sorted(zones)) or "none"
-        return [
+        issues = [
             ConfigIssue(f"alarms.zones.{i}", f"no zone named {name!r} (defined: {known})")
             for i, name in enumerate(self.alarms.zones)
             if name not in zones
         ]
+        issues += [
+            ConfigIssue(f"refine.zones.{i}", f"no zone named {name!r} (defined: {known})")
+            for i, name in enumerate(self.refine.zones or [])
+            if name not in zones
+        ]
+        return issues
 
 
 def load_edge_settings(path: Path | str, env: Mapping[str, str] | None = None) -> EdgeSettings:

@@ -34,6 +34,7 @@ FORBIDDEN_INSIDE: dict[str, frozenset[str]] = {
     "edge.detect": frozenset({"edge.track", "edge.publish", "edge.stream", "edge.api"}),
     "edge.track": frozenset({"edge.publish", "edge.stream", "edge.api"}),
     "edge.sources": frozenset({"edge.track", "edge.publish", "edge.stream", "edge.api"}),
+    "edge.refine": frozenset({"edge.publish", "edge.stream", "edge.api"}),
 }
 
 

@@ -15,8 +15,10 @@ import yaml
 
 from cloud.store.influx_http import InfluxAuth, InfluxHttp
 from cloud.store.influx_v1 import InfluxV1Writer
+from lineinspect.contract import TopicKind, Uuid7Generator
+from lineinspect.contract.examples import event_like
 from lineinspect.testing import InfluxServer
-from tests.test_cloud_api import MIN, T0, dataset
+from tests.test_cloud_api import MIN, T0, _points, dataset
 
 GRAFANA = Path(__file__).resolve().parents[1] / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "lineinspect-quality.json"
@@ -42,6 +44,11 @@ def _fill(query: str) -> str:
 def db(influx_session: InfluxServer) -> str:
     name = f"grafana_{uuid.uuid4().hex[:8]}"
     points, _ = dataset()
+    # A refined update (the refinement stage's sizes) for the defect-size panel.
+    refined = event_like(Uuid7Generator(), kind="update", ts_ms=T0 + 4_500, index_in_frame=1,
+                         refined=True, area_px=30.0, area_mm2=0.75, length_px=15.0,
+                         width_px=2.0, length_mm=2.4, width_mm=0.32)
+    points += _points(TopicKind.EVENTS, "st2", refined)
     http = InfluxHttp(influx_session.url, InfluxAuth(), 5.0)
     InfluxV1Writer(http, name, create_database=True).write(points)
     return name
@@ -80,7 +87,7 @@ def test_expressions_reference_existing_queries() -> None:
 def test_dashboard_covers_what_the_quality_manager_needs() -> None:
     titles = " | ".join(p["title"].lower() for p in _dashboard()["panels"])
     for needed in ("rate per class", "per station", "yield", "fps", "latency", "alarms",
-                   "backlog"):  # fmt: skip
+                   "backlog", "defect sizes"):  # fmt: skip
         assert needed in titles
 
 

@@ -110,3 +110,15 @@ def test_every_contract_example_becomes_points_or_nothing() -> None:
 def test_a_class_name_line_protocol_cannot_carry_is_refused() -> None:
     with pytest.raises(LineProtocolError, match="backslash"):
         defect_point(stored_event(class_name="odd\\"))
+
+
+def test_refined_sizes_are_float_fields_and_absent_when_unrefined() -> None:
+    from lineinspect.contract.examples import example_refined_update
+
+    refined = defect_point(example_refined_update())
+    for key in ("length_px", "width_px", "length_mm", "width_mm", "area_mm2"):
+        assert isinstance(refined.fields[key], float), key
+    assert refined.fields["refined"] is True and refined.fields["severity"] == "low"
+    assert "length_px=12.0" in refined.line
+    plain = defect_point(example_event())
+    assert not {"length_px", "width_px", "length_mm", "width_mm"} & set(plain.fields)

@@ -97,3 +97,16 @@ def test_collector_into_the_embedded_store(
     store = SqliteStore(path)
     ids = {r.fields["event_id"] for r in store.latest_events(Scope(), ALL, 1000)}
     assert ids == {e.event_id for e in events}
+
+
+def test_a_refined_update_keeps_its_sizes(tmp_path: Path) -> None:
+    from lineinspect.contract.examples import example_refined_update
+
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    ev = example_refined_update()
+    store.write([defect_point(ev)])
+    (got,) = store.latest_events(Scope(), ALL, 10)
+    f = got.fields
+    assert f["refined"] is True and f["severity"] == ev.severity
+    assert (f["area_mm2"], f["length_px"], f["width_px"], f["length_mm"], f["width_mm"]) == (
+        ev.area_mm2, ev.length_px, ev.width_px, ev.length_mm, ev.width_mm)

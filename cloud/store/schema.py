@@ -53,6 +53,11 @@ def event_time_us(ts_ms: int, index_in_frame: int) -> int:
     return ts_ms * 1000 + index_in_frame
 
 
+def _opt(value: float | None) -> float | None:
+    # Always a float: an InfluxDB field keeps the type of its first write (12 vs 12.0).
+    return None if value is None else float(value)
+
+
 def defect_point(event: DefectEvent) -> Point:
     tags = {
         "site": event.site,
@@ -85,6 +90,11 @@ def defect_point(event: DefectEvent) -> Point:
         "frame_height": event.frame.height,
         "refined": event.refined,
         "model_name": event.model.name,
+        # Refined updates only (None: the field is left out of the point).
+        "length_px": _opt(event.length_px),
+        "width_px": _opt(event.width_px),
+        "length_mm": _opt(event.length_mm),
+        "width_mm": _opt(event.width_mm),
     }
     return make_point(DEFECTS, tags, fields, event_time_us(event.ts_ms, event.index_in_frame))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,10 +17,19 @@ from edge.sources.capture import CaptureThread
 from edge.sources.frame import Frame
 from edge.track.lifecycle import EventTracker
 from edge.track.wire import WireConverter
+from lineinspect.contract import DefectEvent
 
 # Called with (frame, detections, track id per detection) after each frame; must not block
 # (the stream hub keeps the newest only).
 FrameHook = Callable[[Frame, Detections, np.ndarray], None]
+
+
+class RefineHook(Protocol):
+    """The refinement stage's hot-path half (``edge.refine.stage.CameraRefiner``): picks this
+    frame's detections to refine and queues their crops; must return at once."""
+
+    def offer(self, frame: Frame, det: Detections, track_ids: np.ndarray,
+              events: Sequence[DefectEvent]) -> int: ...
 
 class StatsLike(Protocol):
     """The per-camera counters the stats publisher reads (``edge.publish.stats.StatsCounters``)."""
@@ -38,6 +47,19 @@ FPS_WINDOW_S = 1.0
 CAPTURE_STATS_EVERY = 30  # frames between reads of the capture's drop counter
 
 
+@dataclass(frozen=True, slots=True)
+class PipelineHooks:
+    """The optional per-camera extras: the viewer's frame hook, the stats publisher's counters
+    and the refinement stage."""
+
+    on_frame: FrameHook | None = None
+    stats: StatsLike | None = None
+    refine: RefineHook | None = None
+
+
+NO_HOOKS = PipelineHooks()
+
+
 @dataclass
 class CameraCounters:
     """Plain counters the stats publisher reads (one writer at a time: the inference worker
@@ -52,15 +74,16 @@ class CameraCounters:
 class CameraPipeline:
     def __init__(self, camera_id: str, capture: CaptureThread, tracker: EventTracker,
                  converter: WireConverter, sinks: FanOut, metrics: CameraMetrics,
-                 on_frame: FrameHook | None = None, stats: StatsLike | None = None) -> None:
+                 hooks: PipelineHooks = NO_HOOKS) -> None:
         self.camera_id = camera_id
         self.capture = capture
         self.tracker = tracker
         self.converter = converter
         self.sinks = sinks
         self.metrics = metrics
-        self.on_frame = on_frame
-        self.stats = stats
+        self.on_frame = hooks.on_frame
+        self.stats = hooks.stats
+        self.refine = hooks.refine
         self.counters = CameraCounters()
         self.frame_latency = LatencyWindow()  # capture → frame fully processed, ms
         self.event_latency = LatencyWindow()  # capture → events handed to the sinks, ms
@@ -81,9 +104,12 @@ class CameraPipeline:
         t0 = time.perf_counter_ns()
         events = self.tracker.update(det, frame.seq, frame.ts_ns / 1e9, (frame.width, frame.height))
         m.stage["track"].observe((time.perf_counter_ns() - t0) / 1e9)
+        wires: list[DefectEvent] = []
         if events:
             for ev in events:
-                self.sinks.emit(self.converter.convert(ev))
+                wire = self.converter.convert(ev)
+                wires.append(wire)
+                self.sinks.emit(wire)
                 m.event(ev.kind, ev.class_name)
                 if ev.kind == "new" and self.stats is not None:
                     self.stats.defect(ev.class_name)
@@ -91,6 +117,8 @@ class CameraPipeline:
             lat_ms = (time.monotonic_ns() - frame.mono_ns) / 1e6
             m.event_latency.observe(lat_ms / 1000.0)
             self.event_latency.add(lat_ms)
+        if self.refine is not None:  # crops only; the model runs on the refiner's threads
+            self.refine.offer(frame, det, self.tracker.last_track_ids, wires)
         if self.on_frame is not None:
             self.on_frame(frame, det, self.tracker.last_track_ids)
         done_ms = (time.monotonic_ns() - frame.mono_ns) / 1e6

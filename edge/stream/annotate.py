@@ -1,4 +1,4 @@
-"""Drawing detections onto frames: boxes, class, score and track id.
+"""Drawing detections onto frames: refined masks, boxes, class, score and track id.
 
 Pure functions of (image, overlay). The stream draws at stream rate and only while someone is
 watching, on its own resized copy, never on the detect thread; the HTTP API draws uploads.
@@ -25,6 +25,7 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (128, 0, 255),  # pink-purple
 )
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+MASK_ALPHA = 0.45  # translucent: the defect's own pixels stay visible under the fill
 
 
 def class_colour(class_id: int) -> tuple[int, int, int]:
@@ -45,6 +46,44 @@ def _name(names: Sequence[str], class_id: int) -> str:
     return names[class_id] if 0 <= class_id < len(names) else f"class {class_id}"
 
 
+def _track_class(overlay: Overlay, track_id: int) -> int:
+    idx = np.flatnonzero(overlay.track_id == track_id)
+    if idx.size == 0 or idx[0] >= overlay.class_id.shape[0]:
+        return 0
+    return max(int(overlay.class_id[idx[0]]), 0)
+
+
+def draw_masks(canvas: np.ndarray, overlay: Overlay, scale_x: float = 1.0,
+               scale_y: float = 1.0) -> np.ndarray:
+    """Fill each refined mask of ``overlay`` translucently in its track's class colour and
+    outline it, in place (masks scaled like the boxes)."""
+    h, w = canvas.shape[:2]
+    outline = max(1, line_width(h, w) // 2)
+    for tid, p in overlay.masks:
+        mh, mw = p.mask.shape
+        x0, y0 = round(p.x0 * scale_x), round(p.y0 * scale_y)
+        x1, y1 = round((p.x0 + mw) * scale_x), round((p.y0 + mh) * scale_y)
+        cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+        if cx1 <= cx0 or cy1 <= cy0:
+            continue
+        m = p.mask.astype(np.uint8)
+        if (x1 - x0, y1 - y0) != (mw, mh):
+            m = np.asarray(cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST),
+                           dtype=np.uint8)
+        sub = np.ascontiguousarray(m[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0])
+        sel = sub.astype(bool)
+        if not sel.any():
+            continue
+        colour = class_colour(_track_class(overlay, tid))
+        region = canvas[cy0:cy1, cx0:cx1]
+        blend = region[sel].astype(np.float32) * (1.0 - MASK_ALPHA)
+        region[sel] = (blend + np.array(colour, np.float32) * MASK_ALPHA).astype(np.uint8)
+        contours, _ = cv2.findContours(sub, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(canvas, contours, -1, colour, outline, cv2.LINE_8,
+                         offset=(cx0, cy0))
+    return canvas
+
+
 def draw_overlay(canvas: np.ndarray, overlay: Overlay, scale_x: float = 1.0,
                  scale_y: float = 1.0) -> np.ndarray:
     """Draw ``overlay`` onto ``canvas`` in place (boxes scaled by ``scale_x``/``scale_y`` when the
@@ -52,6 +91,8 @@ def draw_overlay(canvas: np.ndarray, overlay: Overlay, scale_x: float = 1.0,
     n = len(overlay)
     if n == 0:
         return canvas
+    if overlay.masks:
+        draw_masks(canvas, overlay, scale_x, scale_y)
     h, w = canvas.shape[:2]
     thick = line_width(h, w)
     font_scale = max(0.4, min(h, w) / 800)

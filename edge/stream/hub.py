@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lineinspect.crops import Pasted
+
 _NO_BOXES = np.zeros((0, 4), np.float32)
 _NO_SCORES = np.zeros(0, np.float32)
 _NO_IDS = np.zeros(0, np.int64)
@@ -38,6 +40,8 @@ class Overlay:
     frame_seq: int = 0
     ts_ns: int = 0  # capture wall clock (epoch ns)
     mono_ns: int = 0  # capture monotonic clock (ns), for glass-to-glass latency
+    # Refined masks of tracks in this frame, (track id, mask in frame px); drawn under the boxes.
+    masks: tuple[tuple[int, Pasted], ...] = ()
 
     def __len__(self) -> int:
         return int(self.xyxy.shape[0])

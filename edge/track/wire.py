@@ -38,6 +38,22 @@ class WireContext:
     mm_per_px: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RefinedSizes:
+    """A refinement's measurements (``edge.refine.measure``), overriding what ``to_wire``
+    derives from the box: the mask's pixel area (used as ``area_px`` when the mask itself is
+    left out of the message), millimetres from the camera's calibration, and the size rules'
+    severity."""
+
+    area_px: float
+    severity: Severity
+    area_mm2: float | None = None
+    length_px: float | None = None
+    width_px: float | None = None
+    length_mm: float | None = None
+    width_mm: float | None = None
+
+
 def severity_of(class_name: str, area_px: float, area_mm2: float | None,
                 settings: SeveritySettings) -> Severity:
     """The class's base level, one step up (capped at ``high``) for a large defect."""
@@ -52,8 +68,10 @@ def severity_of(class_name: str, area_px: float, area_mm2: float | None,
     return _LEVELS[min(level, len(_LEVELS) - 1)]
 
 
-def to_wire(ev: TrackEvent, ctx: WireContext, event_id: str, defect_id: str) -> DefectEvent:
-    """Build the wire event; ``defect_id`` must equal ``event_id`` for ``new`` (contract rule)."""
+def to_wire(ev: TrackEvent, ctx: WireContext, event_id: str, defect_id: str,
+            sizes: RefinedSizes | None = None) -> DefectEvent:
+    """Build the wire event; ``defect_id`` must equal ``event_id`` for ``new`` (contract rule).
+    With ``sizes`` (a refiner's update) the event is ``refined`` and carries its measurements."""
     w, h = ev.frame_width, ev.frame_height
     frame = FrameSize(width=w, height=h)
     x1, y1, x2, y2 = ev.box
@@ -68,6 +86,15 @@ def to_wire(ev: TrackEvent, ctx: WireContext, event_id: str, defect_id: str) -> 
     else:
         area_px = (box.x2 - box.x1) * (box.y2 - box.y1)
     area_mm2 = area_px * ctx.mm_per_px**2 if ctx.mm_per_px is not None else None
+    severity = severity_of(ev.class_name, area_px, area_mm2, ctx.severity)
+    refined = mask is not None
+    lengths: dict[str, float | None] = {}
+    if sizes is not None:
+        if mask is None:  # with a mask the contract wants area_px == its area, as computed
+            area_px = min(float(sizes.area_px), float(w * h))
+        area_mm2, severity, refined = sizes.area_mm2, sizes.severity, True
+        lengths = {"length_px": sizes.length_px, "width_px": sizes.width_px,
+                   "length_mm": sizes.length_mm, "width_mm": sizes.width_mm}
     ts_ms = round(ev.ts * 1000.0)
     return DefectEvent(
         v=1, event_id=event_id, defect_id=defect_id, kind=ev.kind,
@@ -76,9 +103,9 @@ def to_wire(ev: TrackEvent, ctx: WireContext, event_id: str, defect_id: str) -> 
         track_id=ev.track_id, frame_seq=ev.frame_seq, index_in_frame=ev.index_in_frame,
         class_name=ev.class_name, class_id=ev.class_id,
         confidence=min(max(float(ev.confidence), 0.0), 1.0),
-        severity=severity_of(ev.class_name, area_px, area_mm2, ctx.severity),
-        zone=ev.zone, box=box, box_norm=box.normalised(frame), frame=frame, mask=mask,
-        area_px=area_px, area_mm2=area_mm2, refined=mask is not None, model=ctx.model,
+        severity=severity, zone=ev.zone, box=box, box_norm=box.normalised(frame),
+        frame=frame, mask=mask, area_px=area_px, area_mm2=area_mm2, refined=refined,
+        model=ctx.model, **lengths,
     )
 
 

@@ -20,6 +20,7 @@ from lineinspect.contract.v1 import (
     DefectEvent,
     FrameSize,
     LatencyMs,
+    MaskRle,
     ModelRef,
     Stats,
     Status,
@@ -29,6 +30,7 @@ SITE, LINE, STATION, CAMERA = "plant1", "line3", "st2", "cam1"
 TS_MS = 1_763_794_391_123  # 2025-11-22T06:53:11.123Z
 NEW_ID = str(compose_uuid7(TS_MS, 0x123456789ABCDEF0123))
 UPDATE_ID = str(compose_uuid7(TS_MS + 400, 0x2F00D0))
+REFINED_ID = str(compose_uuid7(TS_MS + 650, 0x3A11CE))
 MODEL = ModelRef(name="gear-defects-yolov8n", version="2025.11.1", sha256="3f" * 32)
 
 
@@ -61,6 +63,28 @@ def example_event() -> DefectEvent:
         area_mm2=21.0,
         model=MODEL,
     )
+
+
+def _example_mask(width: int, height: int) -> MaskRle:
+    """A thin scratch 12 px long and 2 px wide at x 430..441, y 195..196 (column-major RLE)."""
+    counts = [430 * height + 195]
+    for col in range(12):
+        counts += [2, height - 2] if col < 11 else [2, (width - 441) * height - 197]
+    return MaskRle(size=[height, width], counts=counts)
+
+
+def example_refined_update() -> DefectEvent:
+    """The refiner's ``update`` of :func:`example_event`'s defect: its mask and sizes. It is
+    stamped with the refined frame (same frame here) and comes after that frame's own events."""
+    new = example_event()
+    mask = _example_mask(new.frame.width, new.frame.height)
+    mm_per_px = 0.158  # the example camera's calibration (area_mm2 / area_px of the `new`)
+    return new.model_copy(update={
+        "event_id": REFINED_ID, "kind": "update", "index_in_frame": 1, "severity": "low",
+        "confidence": 0.87, "mask": mask, "area_px": float(mask.area()),
+        "area_mm2": round(mask.area() * mm_per_px**2, 3), "refined": True,
+        "length_px": 12.0, "width_px": 2.0, "length_mm": round(12 * mm_per_px, 3),
+        "width_mm": round(2 * mm_per_px, 3)})
 
 
 def event_like(ids: Uuid7Generator, **changes: Any) -> DefectEvent:
@@ -166,6 +190,7 @@ def all_examples() -> list[tuple[str, Payload]]:
 
     return [
         (cam(TopicKind.EVENTS), example_event()),
+        (cam(TopicKind.EVENTS), example_refined_update()),
         (cam(TopicKind.ALARM), example_alarm()),
         (cam(TopicKind.ALARM), example_alarm_cleared()),
         (cam(TopicKind.ALARM), AlarmPlain(active=True)),

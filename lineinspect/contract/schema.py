@@ -22,6 +22,7 @@ from lineinspect.contract.examples import (
     example_alarm_cleared,
     example_deadletter,
     example_event,
+    example_refined_update,
     example_stats,
     example_status,
 )
@@ -32,7 +33,7 @@ _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 # file stem -> (model, topic suffix, examples)
 SCHEMAS: dict[str, tuple[type[BaseModel], str, tuple[BaseModel, ...]]] = {
-    "event.v1": (DefectEvent, "{camera}/events", (example_event(),)),
+    "event.v1": (DefectEvent, "{camera}/events", (example_event(), example_refined_update())),
     "alarm.v1": (Alarm, "{camera}/alarm", (example_alarm(), example_alarm_cleared())),
     "alarm-ack.v1": (AlarmAck, "{camera}/alarm/ack", (example_ack(),)),
     "status.v1": (Status, "{camera}/status", (example_status(),)),

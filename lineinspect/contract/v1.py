@@ -160,6 +160,22 @@ class DefectEvent(_Payload):
     area_mm2: Annotated[float, Field(ge=0.0, le=1e12)] | None = None
     refined: bool = False
     model: ModelRef
+    length_px: Annotated[
+        float, Field(ge=0.0, le=2.0 * MAX_FRAME_DIM,
+                     description="refined: long side of the mask's minimum-area rectangle")
+    ] | None = None
+    width_px: Annotated[
+        float, Field(ge=0.0, le=2.0 * MAX_FRAME_DIM,
+                     description="refined: short side of that rectangle")
+    ] | None = None
+    length_mm: Annotated[
+        float, Field(ge=0.0, le=1e6, description="refined, calibrated camera: length_px on "
+                     "the belt plane")
+    ] | None = None
+    width_mm: Annotated[
+        float, Field(ge=0.0, le=1e6, description="refined, calibrated camera: width_px on "
+                     "the belt plane")
+    ] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DefectEvent:

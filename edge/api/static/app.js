@@ -158,6 +158,19 @@ function showLive(live) {
   $("pipe-latency").textContent = mine && mine.latency_ms != null ? `${mine.latency_ms.toFixed(0)} ms` : "—";
 }
 
+// A refined update's sizes: mm on a calibrated camera, else px ("" for unrefined events).
+function sizeText(ev) {
+  if (!ev.refined) return "";
+  const fmt = (v) => (v >= 10 ? v.toFixed(0) : v.toFixed(1));
+  if (ev.area_mm2 != null && ev.length_mm != null) {
+    return ` · ${fmt(ev.area_mm2)} mm² · ${fmt(ev.length_mm)}×${fmt(ev.width_mm)} mm`;
+  }
+  if (ev.length_px != null) {
+    return ` · ${fmt(ev.area_px)} px² · ${fmt(ev.length_px)}×${fmt(ev.width_px)} px`;
+  }
+  return ` · ${fmt(ev.area_px)} px²`;
+}
+
 function addEvent(ev) {
   const li = document.createElement("li");
   li.className = `kind-${ev.kind}` + (ev.camera !== state.camera ? " other-camera" : "");
@@ -168,7 +181,7 @@ function addEvent(ev) {
   li.innerHTML = `<span class="kind"></span><span class="what"></span><span class="sev"></span>
                   <span class="when"></span><span class="where"></span>`;
   li.querySelector(".kind").textContent = ev.kind;
-  li.querySelector(".what").textContent = `${ev.class_name} ${(ev.confidence * 100).toFixed(0)}% #${ev.track_id}`;
+  li.querySelector(".what").textContent = `${ev.class_name} ${(ev.confidence * 100).toFixed(0)}% #${ev.track_id}` + sizeText(ev);
   const sev = li.querySelector(".sev");
   sev.textContent = ev.severity; sev.className = `sev sev-${ev.severity}`;
   li.querySelector(".when").textContent = t;

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -27,7 +26,7 @@ from edge.api.refined import (
     ModelView,
     Refined,
     canonical_model,
-    draw_masks,
+    draw_outcome,
     refine_all,
     refined_result,
     refiner_info,
@@ -42,8 +41,6 @@ from edge.api.schemas import (
     RefinedPredictResponse,
 )
 from edge.detect.types import Detections
-from edge.stream.annotate import class_colour, draw_overlay
-from edge.stream.hub import Overlay
 
 ModelName = Literal["detector", "refiner", "both", "yolo", "mask2former"]
 # Module level: route signatures are resolved against module globals (postponed annotations).
@@ -153,7 +150,7 @@ class Predictor:
     def visualize(self, item: DecodedImage, fmt: str, view: ModelView) -> tuple[bytes, int, int]:
         """The encoded picture, how many detections and how many masks it shows."""
         out = self.run(item, view)
-        drawn = draw_outcome(item.image, out, view, self.detector.class_names)
+        drawn = draw_outcome(item.image, out.det, out.refined, view, self.detector.class_names)
         ext, params = (".png", [cv2.IMWRITE_PNG_COMPRESSION, 3]) if fmt == "png" else (
             ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 90])
         ok, buf = cv2.imencode(ext, drawn, params)
@@ -161,21 +158,6 @@ class Predictor:
             raise HTTPException(500, "could not encode the annotated image")
         masks = sum(r is not None for r in out.refined)
         return buf.tobytes(), len(out.result.detections), masks
-
-
-def draw_outcome(image: np.ndarray, out: Outcome, view: ModelView,
-                 names: Sequence[str]) -> np.ndarray:
-    """A copy of ``image`` with the masks (translucent fill, outline) and then the boxes of
-    what the response lists: every detection, or for ``refiner`` the refined ones only."""
-    det = out.det
-    if view == "refiner":
-        keep = np.array([r is not None for r in out.refined], dtype=bool)
-        det = Detections(det.xyxy[keep], det.score[keep], det.class_id[keep])
-    canvas = image.copy()
-    masks = [(r.pasted, class_colour(int(cid))) for r, cid in
-             zip(out.refined, out.det.class_id.tolist(), strict=True) if r is not None]
-    draw_masks(canvas, masks)
-    return draw_overlay(canvas, Overlay(det.xyxy, det.class_id, det.score, class_names=names))
 
 
 def predict_router(deps: AppDeps, counters: ApiCounters) -> APIRouter:

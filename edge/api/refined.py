@@ -24,6 +24,8 @@ from edge.api.schemas import (
     Rle,
 )
 from edge.detect.types import Detections
+from edge.stream.annotate import class_colour, draw_overlay
+from edge.stream.hub import Overlay
 from lineinspect.classes import NON_DEFECT_CLASSES
 from lineinspect.crops import Pasted, crop_image, crop_window, paste_mask
 from lineinspect.masks import rle_encode
@@ -162,3 +164,16 @@ def draw_masks(canvas: np.ndarray, masks: Sequence[tuple[Pasted, tuple[int, int,
                                        cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(region, contours, -1, colour, thick, cv2.LINE_8)
     return canvas
+
+
+def draw_outcome(image: np.ndarray, det: Detections, refined: Sequence[Refined | None],
+                 view: ModelView, names: Sequence[str]) -> np.ndarray:
+    """A copy of ``image`` with the masks (translucent fill, outline) and then the boxes of
+    what the response lists: every detection, or for ``refiner`` the refined ones only."""
+    masks = [(r.pasted, class_colour(int(cid))) for r, cid in
+             zip(refined, det.class_id.tolist(), strict=True) if r is not None]
+    if view == "refiner":
+        keep = np.array([r is not None for r in refined], dtype=bool)
+        det = Detections(det.xyxy[keep], det.score[keep], det.class_id[keep])
+    canvas = draw_masks(image.copy(), masks)
+    return draw_overlay(canvas, Overlay(det.xyxy, det.class_id, det.score, class_names=names))

@@ -342,6 +342,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     else:
         add_export_parsers(msub)
 
+    from models.refiner_cli import add_refiner_parsers
+
+    add_refiner_parsers(msub)
+
     r = msub.add_parser("register", help="register an exported model in MLflow with an alias",
                         description="Log the ONNX + manifest to MLflow, create a model version "
                                     "and point the alias (staging|production) at it.")

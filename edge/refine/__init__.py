@@ -1,0 +1,1 @@
+"""Mask refinement: a manifest-checked ONNX Mask2Former turns a detection crop into a mask."""

@@ -361,3 +361,46 @@ def test_cli_model_names_a_view_or_the_detectors_file(tmp_path: Path) -> None:
         split_model("segformer", None)
     with pytest.raises(ValueError, match="both name the detector"):
         split_model(str(onnx), onnx)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_agent_gives_its_api_a_refiner_of_its_own(enabled: bool, frame: np.ndarray) -> None:
+    """edge.services builds the API's refiner from api.refiner/api.refiner_model, as it builds
+    the API's own detector; off, the refined views say how to turn it on."""
+    from edge.api.server import free_port
+    from edge.metrics import EdgeMetrics
+    from edge.services import build_services
+    from edge.settings import EdgeSettings
+    from tests._models import shipped_detector
+
+    settings = EdgeSettings(
+        site="p", line="l", station="s", cameras=[{"id": "cam1", "source": {"kind": "synthetic"}}],
+        detector={"model": shipped_detector(), "providers": ["cpu"], "intra_op_threads": 1},
+        api={"port": free_port(), "refiner": enabled}, stream={"enabled": False})
+    svc, _ = build_services(settings, [Detector(settings.detector)], EdgeMetrics(), [],
+                            mqtt=False, api=True)
+    try:
+        assert svc.api_server is not None
+        with httpx.Client(base_url=svc.api_server.url, timeout=60) as http:
+            models = http.get("/api/status").json()["models"]
+            r = http.post("/predict?model=both", files=[_png("part.png", frame, "file")])
+    finally:
+        svc.close()
+    if enabled:
+        assert models == ["detector", "refiner", "both"] and r.status_code == 200, r.text
+        assert any(d["refined"] for d in r.json()["results"][0]["detections"])
+    else:
+        assert models == ["detector"] and r.status_code == 503
+        assert "api.refiner: false" in r.json()["detail"]
+
+
+def test_a_refiner_that_cannot_load_is_a_reason_not_a_crash(tmp_path: Path) -> None:
+    from edge.api.refiner_load import api_refiner
+
+    refiner, why = api_refiner(ApiSettings(refiner_model=tmp_path / "nope.onnx"))
+    assert refiner is None and f"no refiner model at {tmp_path / 'nope.onnx'}" in why
+    assert "api.refiner_model" in why
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_bytes(b"not a model")
+    refiner, why = api_refiner(ApiSettings(refiner_model=bogus))
+    assert refiner is None and "cannot load the refiner" in why and str(bogus) in why

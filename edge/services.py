@@ -196,6 +196,9 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
     # The API answers uploads with its own detector: the pipeline's reuses its buffers per call.
     api_detector = Detector(settings.detector)
     api_detector.warmup()  # the first upload should not pay for session start-up
+    from edge.api.refiner_load import api_refiner  # /predict?model=refiner|both: its own too
+
+    api_refiner_, refiner_off = api_refiner(settings.api)
 
     def status() -> StatusSnapshot:
         detail: dict[str, Any] = {"site": settings.site, "line": settings.line,
@@ -207,7 +210,7 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
 
     deps = AppDeps(api=settings.api, stream_settings=settings.stream, hub=hub, feed=feed,
                    status=status, registry=metrics.registry, detector=api_detector,
-                   stream=stream)
+                   stream=stream, refiner=api_refiner_, refiner_off=refiner_off)
     server = ApiServer(create_app(deps), settings.api.host, settings.api.port)
     server.start()
     svc.api_server = server

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from edge.api.app import create_app
-from edge.api.deps import AppDeps, PredictDetector, StatusSnapshot
+from edge.api.deps import AppDeps, PredictDetector, PredictRefiner, StatusSnapshot
 from edge.api.feed import EventFeed
 from edge.api.server import ApiServer, free_port
 from edge.api.settings import ApiSettings
@@ -65,7 +65,8 @@ class AppParts:
 
 def build_app(detector: PredictDetector | None, *, cameras: Sequence[str] = ("cam1",),
               api: ApiSettings | None = None, stream_settings: StreamSettings | None = None,
-              stream: bool = False, feed: EventFeed | None = None) -> AppParts:
+              stream: bool = False, feed: EventFeed | None = None,
+              refiner: PredictRefiner | None = None) -> AppParts:
     """The app over a fresh hub/feed/registry; ``stream=True`` also starts a StreamService
     (stop it with ``parts.deps.stream.stop()`` or use :func:`running`)."""
     hub = FrameHub(cameras)
@@ -80,7 +81,7 @@ def build_app(detector: PredictDetector | None, *, cameras: Sequence[str] = ("ca
 
     deps = AppDeps(api=api or ApiSettings(), stream_settings=settings, hub=hub,
                    feed=feed or EventFeed(), status=status, registry=CollectorRegistry(),
-                   detector=detector, stream=service)
+                   detector=detector, stream=service, refiner=refiner)
     parts = AppParts(deps, create_app(deps), state)
     parts_box.append(parts)
     if service is not None:

@@ -151,8 +151,11 @@ def test_wrong_request_shapes(client: TestClient, kwargs: dict, status: int, wor
 
 
 def test_unknown_model_is_refused_by_name(client: TestClient) -> None:
-    r = client.post("/predict?model=refiner", files=_files(("g.png", encode(GREY), "image/png")))
-    assert r.status_code == 422 and "detector" in r.text
+    r = client.post("/predict?model=segformer",
+                    files=_files(("g.png", encode(GREY), "image/png")))
+    assert r.status_code == 422
+    for name in ("detector", "refiner", "both", "yolo", "mask2former"):
+        assert name in r.text
 
 
 def test_oversize_bodies_get_413_whether_declared_or_streamed(parts: AppParts) -> None:

@@ -22,7 +22,7 @@ from edge.api.guards import (
     token_matches,
 )
 from edge.api.metrics import ApiCounters, EdgeApiCollector
-from edge.api.predict import MODELS, predict_router
+from edge.api.predict import MODELS, REFINED_MODELS, predict_router
 from edge.api.results import model_info
 from edge.api.schemas import (
     CameraStatus,
@@ -115,6 +115,13 @@ def create_app(deps: AppDeps) -> FastAPI:
     return app
 
 
+def _models(deps: AppDeps) -> list[str]:
+    """The ``/predict?model=`` views that can answer now (aliases are not listed)."""
+    if deps.detector is None:
+        return []
+    return [*MODELS, *(REFINED_MODELS if deps.refiner is not None else ())]
+
+
 def build_status(deps: AppDeps) -> Status:
     snap = deps.status()
     stream = deps.stream
@@ -132,7 +139,7 @@ def build_status(deps: AppDeps) -> Status:
     alarm = deps.feed.alarm
     return Status(
         ready=not snap.not_ready_reasons(), model=model,
-        models=list(MODELS) if detector is not None else [], cameras=cameras,
+        models=_models(deps), cameras=cameras,
         stream=StreamStatus(enabled=stream is not None, fps=s.fps, width=s.width,
                             height=s.height, codecs=list(s.codecs),
                             viewers=sum(viewers.values()), max_viewers=s.max_viewers,

@@ -30,6 +30,45 @@ class PredictDetector(Protocol):
     def detect(self, frame: np.ndarray) -> Detections: ...
 
 
+class RefinedMaskLike(Protocol):
+    """What ``/predict`` reads of ``edge.refine.model.RefinedMask``."""
+
+    @property
+    def prob(self) -> np.ndarray: ...  # float32 (S, S), crop pixels
+
+    @property
+    def score(self) -> float: ...
+
+
+class PredictRefiner(Protocol):
+    """What ``/predict?model=refiner|both`` needs of ``edge.refine.model.Refiner``: its crop
+    geometry (so the API crops exactly as the model was trained) and one mask per crop.
+    Properties, so plain attributes and read-only ones both satisfy it."""
+
+    @property
+    def input_size(self) -> int: ...
+
+    @property
+    def pad(self) -> float: ...
+
+    @property
+    def min_side(self) -> float: ...
+
+    @property
+    def mask_threshold(self) -> float: ...
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
+
+    def refine(self, crop: np.ndarray, class_name: str | None = None
+               ) -> RefinedMaskLike | None: ...
+
+
+REFINER_OFF = ("the refiner is not loaded on this edge: enable it with api.refiner: true and "
+               "api.refiner_model (default: the shipped models/artifacts/refiner/"
+               "lineinspect-refiner-v1.onnx), then restart; model=detector needs no refiner")
+
+
 @dataclass(frozen=True)
 class StatusSnapshot:
     """The agent's own view of itself, from the status provider (called per request)."""
@@ -51,7 +90,8 @@ class StatusSnapshot:
 class AppDeps:
     """``detector`` serves uploads and must not be the pipeline's own instance (its buffers are
     reused per call); give the API a second ``Detector`` on the same model. ``stream`` None:
-    live video off (WHEP answers 503)."""
+    live video off (WHEP answers 503). ``refiner`` None: ``model=refiner|both`` answers 503
+    with ``refiner_off`` (why it is not loaded and how to load it)."""
 
     api: ApiSettings
     stream_settings: StreamSettings
@@ -61,6 +101,8 @@ class AppDeps:
     registry: CollectorRegistry
     detector: PredictDetector | None = None
     stream: StreamService | None = None
+    refiner: PredictRefiner | None = None
+    refiner_off: str = REFINER_OFF
 
     @property
     def camera_ids(self) -> Sequence[str]:

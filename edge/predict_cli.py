@@ -200,12 +200,12 @@ def split_model(value: str | None, detector: Path | None) -> tuple[ModelView, Pa
 
 
 def _refiner_path(args: argparse.Namespace) -> Path | None:
-    """--refiner, else --config's api.refiner_model, else None (the shipped refiner)."""
+    """--refiner, else --config's refine.model_path, else None (the shipped refiner)."""
     if args.refiner is not None or args.config is None:
         return args.refiner
     from edge.settings import load_edge_settings
 
-    return load_edge_settings(args.config).api.refiner_model
+    return load_edge_settings(args.config).refine.model_path
 
 
 def load_models(args: argparse.Namespace) -> Models:
@@ -274,9 +274,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--detector", type=Path, help="detector ONNX model (manifest beside it); "
                    "default: --config's detector.model, else the shipped detector")
     p.add_argument("--refiner", type=Path, help="refiner ONNX model for --model both|refiner; "
-                   "default: --config's api.refiner_model, else the shipped refiner")
+                   "default: --config's refine.model_path, else the shipped refiner")
     p.add_argument("--config", type=Path, help="edge settings file to take the detector "
-                   "section (thresholds, providers) and api.refiner_model from")
+                   "section (thresholds, providers) and refine.model_path from")
     p.add_argument("--conf", type=float, help="score threshold (overrides the settings)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images larger than this many pixels (default 40M)")

@@ -198,7 +198,7 @@ def _start_api(settings: EdgeSettings, detector: Detector, metrics: EdgeMetrics,
     api_detector.warmup()  # the first upload should not pay for session start-up
     from edge.api.refiner_load import api_refiner  # /predict?model=refiner|both: its own too
 
-    api_refiner_, refiner_off = api_refiner(settings.api)
+    api_refiner_, refiner_off = api_refiner(settings.api, settings.refine.model_path)
 
     def status() -> StatusSnapshot:
         detail: dict[str, Any] = {"site": settings.site, "line": settings.line,

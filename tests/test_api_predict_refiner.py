@@ -25,7 +25,6 @@ from edge.api.deps import PredictRefiner
 from edge.api.refined import (
     canonical_model,
     draw_masks,
-    measure,
     refinable,
     refine_box,
 )
@@ -83,18 +82,6 @@ def test_part_is_never_refined_nor_classes_the_refiner_does_not_know() -> None:
     assert not refinable("part", fake) and not refinable("weld", fake)
     fake.class_names = (*fake.class_names, "part")  # even if a model claimed it
     assert not refinable("part", fake)
-
-
-def test_measure_takes_the_rotated_rectangle_in_whole_pixels() -> None:
-    line = np.zeros((40, 40), bool)
-    line[10, 5:25] = True  # 20 x 1 px
-    assert measure(line) == (20.0, 1.0)
-    diagonal = np.zeros((60, 60), bool)
-    for i in range(40):
-        diagonal[10 + i, 10 + i] = diagonal[10 + i, 11 + i] = True
-    length, width = measure(diagonal)
-    assert 55 < length < 58 and 1.5 < width < 2.6  # along the diagonal, not the axes
-    assert measure(np.zeros((5, 5), bool)) == (0.0, 0.0)
 
 
 def test_refine_box_crops_the_trained_view_and_pastes_back_in_image_pixels() -> None:
@@ -319,7 +306,7 @@ def test_without_a_refiner_the_refined_views_answer_503_saying_how(
             r = c.post(f"{route}?model={model}", files=[_png("g.png", image)])
             assert r.status_code == 503, r.text
             detail = r.json()["detail"]
-            assert f"model={model} needs the refiner" in detail and "api.refiner_model" in detail
+            assert f"model={model} needs the refiner" in detail and "refine.model_path" in detail
         assert c.post("/predict", files=[_png("g.png", image)]).status_code == 200
         assert c.get("/api/status").json()["models"] == ["detector"]
 
@@ -365,7 +352,7 @@ def test_cli_model_names_a_view_or_the_detectors_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_the_agent_gives_its_api_a_refiner_of_its_own(enabled: bool, frame: np.ndarray) -> None:
-    """edge.services builds the API's refiner from api.refiner/api.refiner_model, as it builds
+    """edge.services builds the API's refiner from api.refiner and refine.model_path, as it builds
     the API's own detector; off, the refined views say how to turn it on."""
     from edge.api.server import free_port
     from edge.metrics import EdgeMetrics
@@ -397,10 +384,10 @@ def test_the_agent_gives_its_api_a_refiner_of_its_own(enabled: bool, frame: np.n
 def test_a_refiner_that_cannot_load_is_a_reason_not_a_crash(tmp_path: Path) -> None:
     from edge.api.refiner_load import api_refiner
 
-    refiner, why = api_refiner(ApiSettings(refiner_model=tmp_path / "nope.onnx"))
+    refiner, why = api_refiner(ApiSettings(), tmp_path / "nope.onnx")
     assert refiner is None and f"no refiner model at {tmp_path / 'nope.onnx'}" in why
-    assert "api.refiner_model" in why
+    assert "refine.model_path" in why
     bogus = tmp_path / "bogus.onnx"
     bogus.write_bytes(b"not a model")
-    refiner, why = api_refiner(ApiSettings(refiner_model=bogus))
+    refiner, why = api_refiner(ApiSettings(), bogus)
     assert refiner is None and "cannot load the refiner" in why and str(bogus) in why

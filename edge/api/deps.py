@@ -65,7 +65,7 @@ class PredictRefiner(Protocol):
 
 
 REFINER_OFF = ("the refiner is not loaded on this edge: enable it with api.refiner: true and "
-               "api.refiner_model (default: the shipped models/artifacts/refiner/"
+               "refine.model_path (default: the shipped models/artifacts/refiner/"
                "lineinspect-refiner-v1.onnx), then restart; model=detector needs no refiner")
 
 

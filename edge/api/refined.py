@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import cv2
 import numpy as np
 
 from edge.api.schemas import (
@@ -24,7 +23,8 @@ from edge.api.schemas import (
     Rle,
 )
 from edge.detect.types import Detections
-from edge.stream.annotate import class_colour, draw_overlay
+from edge.refine.measure import measure
+from edge.stream.annotate import class_colour, draw_overlay, fill_mask, line_width
 from edge.stream.hub import Overlay
 from lineinspect.classes import NON_DEFECT_CLASSES
 from lineinspect.crops import Pasted, crop_image, crop_window, paste_mask
@@ -39,7 +39,6 @@ ModelView = Literal["detector", "refiner", "both"]
 VIEWS: dict[str, ModelView] = {"detector": "detector", "refiner": "refiner", "both": "both",
                                "yolo": "detector", "mask2former": "both"}
 MODEL_CHOICES = tuple(VIEWS)
-FILL_ALPHA = 0.4  # mask fill over the image: the defect stays visible under its colour
 
 
 def canonical_model(name: str) -> ModelView:
@@ -67,18 +66,6 @@ def refinable(class_name: str, refiner: PredictRefiner) -> bool:
     return class_name in refiner.class_names and class_name not in NON_DEFECT_CLASSES
 
 
-def measure(mask: np.ndarray) -> tuple[float, float]:
-    """(length, width) in pixels: sides of the minimum-area rotated rectangle around the set
-    pixels' centres, plus one pixel (each pixel is a unit square, so a one-pixel line is 1 px
-    wide, not 0)."""
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
-        return 0.0, 0.0
-    points = np.column_stack((xs, ys)).astype(np.float32)
-    (_, _), (w, h), _ = cv2.minAreaRect(points)
-    return round(max(w, h) + 1.0, 2), round(min(w, h) + 1.0, 2)
-
-
 def refine_box(image: np.ndarray, box: Sequence[float], class_name: str,
                refiner: PredictRefiner) -> Refined | None:
     """The refiner's mask for one box, or None if it finds none (no mask pixel survives the
@@ -92,11 +79,11 @@ def refine_box(image: np.ndarray, box: Sequence[float], class_name: str,
     if out is None:
         return None
     pasted = paste_mask(out.prob, win, w, h, refiner.mask_threshold)
-    area = int(pasted.mask.sum())
-    if area == 0:
+    m = measure(pasted)  # the same sizes the edge's refined events carry
+    if m.area_px == 0:
         return None
-    length, width = measure(pasted.mask)
-    return Refined(pasted, area, length, width, float(out.score))
+    return Refined(pasted, m.area_px, round(m.length_px, 2), round(m.width_px, 2),
+                   float(out.score))
 
 
 def refine_all(image: np.ndarray, det: Detections, names: Sequence[str],
@@ -148,21 +135,11 @@ def refiner_info(refiner: PredictRefiner) -> RefinerInfo:
 
 def draw_masks(canvas: np.ndarray, masks: Sequence[tuple[Pasted, tuple[int, int, int]]],
                ) -> np.ndarray:
-    """Fill each mask translucently in its colour and outline it, in place; returns canvas.
-    Drawn before the boxes so labels stay on top."""
-    thick = max(1, round(min(canvas.shape[:2]) / 400))
+    """Each mask filled and outlined in its colour, in place, as the stream draws them; returns
+    ``canvas``. Drawn before the boxes so labels stay on top."""
+    outline = max(1, line_width(*canvas.shape[:2]) // 2)
     for pasted, colour in masks:
-        h, w = pasted.mask.shape
-        if h == 0 or w == 0:
-            continue
-        region = canvas[pasted.y0:pasted.y0 + h, pasted.x0:pasted.x0 + w]
-        tint = np.empty_like(region)
-        tint[:] = colour
-        blended = cv2.addWeighted(region, 1.0 - FILL_ALPHA, tint, FILL_ALPHA, 0.0)
-        region[pasted.mask] = blended[pasted.mask]
-        contours, _ = cv2.findContours(pasted.mask.astype(np.uint8), cv2.RETR_EXTERNAL,
-                                       cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(region, contours, -1, colour, thick, cv2.LINE_8)
+        fill_mask(canvas, pasted, colour, outline)
     return canvas
 
 

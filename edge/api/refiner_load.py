@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENABLE_HINT = ("set api.refiner: true and api.refiner_model to a refiner ONNX file with its "
+ENABLE_HINT = ("set api.refiner: true and refine.model_path to a refiner ONNX file with its "
                "manifest (default: the shipped models/artifacts/refiner/"
                "lineinspect-refiner-v1.onnx), then restart")
 
@@ -47,12 +47,14 @@ def open_refiner(path: Path | None, intra_op_threads: int = 1) -> PredictRefiner
     return refiner
 
 
-def api_refiner(settings: ApiSettings) -> tuple[PredictRefiner | None, str]:
-    """The API's own refiner and "", or None and why (the 503 text of ``model=refiner|both``)."""
+def api_refiner(settings: ApiSettings,
+                model_path: Path | None) -> tuple[PredictRefiner | None, str]:
+    """The API's own refiner of ``model_path`` (``refine.model_path``; None: the shipped one)
+    and "", or None and why (the 503 text of ``model=refiner|both``)."""
     if not settings.refiner:
         return None, f"the refiner is off on this edge (api.refiner: false); {ENABLE_HINT}"
     try:
-        return open_refiner(settings.refiner_model), ""
+        return open_refiner(model_path), ""
     except RefinerUnavailable as exc:
         log.warning("/predict?model=refiner|both will answer 503: %s", exc)
         return None, f"{exc}; {ENABLE_HINT}"

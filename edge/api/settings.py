@@ -32,13 +32,11 @@ class ApiSettings(BaseModel):
     event_history: int = Field(
         200, ge=1, le=100_000, description="recent defect events kept for new viewers")
     sse_heartbeat_s: float = Field(15.0, gt=0, le=300, description="keep-alive comment period")
-    # The API's own refiner (/predict?model=refiner|both); the edge refinement stage has its own.
+    # The API's own refiner session (/predict?model=refiner|both), of the model file the
+    # refinement stage names (refine.model_path): one setting says which refiner this edge runs.
     refiner: bool = Field(
-        True, description="load the Mask2Former refiner for /predict?model=refiner|both (false: "
-        "those answer 503 and its memory is saved)")
-    refiner_model: Path | None = Field(
-        None, description="refiner ONNX file with its manifest beside it; default: the shipped "
-        "models/artifacts/refiner/lineinspect-refiner-v1.onnx")
+        True, description="load the Mask2Former refiner (refine.model_path) for "
+        "/predict?model=refiner|both (false: those answer 503 and its memory is saved)")
 
     @field_validator("token_file")
     @classmethod

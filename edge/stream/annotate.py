@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from edge.stream.hub import Overlay
+from lineinspect.crops import Pasted
 
 # Saturated BGR colours that stand out against grey metal and belts, one per class id (cycled).
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -53,34 +54,40 @@ def _track_class(overlay: Overlay, track_id: int) -> int:
     return max(int(overlay.class_id[idx[0]]), 0)
 
 
+def fill_mask(canvas: np.ndarray, p: Pasted, colour: tuple[int, int, int], outline: int,
+              scale_x: float = 1.0, scale_y: float = 1.0) -> None:
+    """Fill one mask translucently in ``colour`` and outline it, in place (scaled like the
+    boxes when the canvas is a resized frame). The stream and ``/predict_and_visualize`` both
+    draw with it, so a mask looks the same in both."""
+    h, w = canvas.shape[:2]
+    mh, mw = p.mask.shape
+    x0, y0 = round(p.x0 * scale_x), round(p.y0 * scale_y)
+    x1, y1 = round((p.x0 + mw) * scale_x), round((p.y0 + mh) * scale_y)
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return
+    m = p.mask.astype(np.uint8)
+    if (x1 - x0, y1 - y0) != (mw, mh):
+        m = np.asarray(cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST),
+                       dtype=np.uint8)
+    sub = np.ascontiguousarray(m[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0])
+    sel = sub.astype(bool)
+    if not sel.any():
+        return
+    region = canvas[cy0:cy1, cx0:cx1]
+    blend = region[sel].astype(np.float32) * (1.0 - MASK_ALPHA)
+    region[sel] = (blend + np.array(colour, np.float32) * MASK_ALPHA).astype(np.uint8)
+    contours, _ = cv2.findContours(sub, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(canvas, contours, -1, colour, outline, cv2.LINE_8, offset=(cx0, cy0))
+
+
 def draw_masks(canvas: np.ndarray, overlay: Overlay, scale_x: float = 1.0,
                scale_y: float = 1.0) -> np.ndarray:
-    """Fill each refined mask of ``overlay`` translucently in its track's class colour and
-    outline it, in place (masks scaled like the boxes)."""
-    h, w = canvas.shape[:2]
-    outline = max(1, line_width(h, w) // 2)
+    """Fill each refined mask of ``overlay`` in its track's class colour (:func:`fill_mask`)."""
+    outline = max(1, line_width(*canvas.shape[:2]) // 2)
     for tid, p in overlay.masks:
-        mh, mw = p.mask.shape
-        x0, y0 = round(p.x0 * scale_x), round(p.y0 * scale_y)
-        x1, y1 = round((p.x0 + mw) * scale_x), round((p.y0 + mh) * scale_y)
-        cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-        if cx1 <= cx0 or cy1 <= cy0:
-            continue
-        m = p.mask.astype(np.uint8)
-        if (x1 - x0, y1 - y0) != (mw, mh):
-            m = np.asarray(cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST),
-                           dtype=np.uint8)
-        sub = np.ascontiguousarray(m[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0])
-        sel = sub.astype(bool)
-        if not sel.any():
-            continue
-        colour = class_colour(_track_class(overlay, tid))
-        region = canvas[cy0:cy1, cx0:cx1]
-        blend = region[sel].astype(np.float32) * (1.0 - MASK_ALPHA)
-        region[sel] = (blend + np.array(colour, np.float32) * MASK_ALPHA).astype(np.uint8)
-        contours, _ = cv2.findContours(sub, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(canvas, contours, -1, colour, outline, cv2.LINE_8,
-                         offset=(cx0, cy0))
+        fill_mask(canvas, p, class_colour(_track_class(overlay, tid)), outline, scale_x,
+                  scale_y)
     return canvas
 
 

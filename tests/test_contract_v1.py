@@ -204,3 +204,16 @@ def test_models_are_immutable_and_strict_in_python_too() -> None:
         ev.confidence = 0.1  # type: ignore[misc]
     with pytest.raises(Exception, match="valid integer"):
         Alarm.model_validate({**json.loads(encode_payload(ev)), "code": "1"})
+
+
+def test_an_event_without_sizes_is_sent_without_their_keys() -> None:
+    """The refined sizes came after the first v1 receivers (which reject unknown keys): an
+    event with no sizes must not carry them, even as null; one with sizes round-trips them."""
+    plain = json.loads(encode_payload(example_event()))
+    assert not {"length_px", "width_px", "length_mm", "width_mm"} & plain.keys()
+    sized = example_event().model_copy(update={"length_px": 42.5, "width_px": 3.0})
+    wire = encode_payload(sized)
+    got = json.loads(wire)
+    assert (got["length_px"], got["width_px"]) == (42.5, 3.0) and "length_mm" not in got
+    back = parse_message(EVENTS, wire).payload
+    assert isinstance(back, DefectEvent) and back.length_px == 42.5

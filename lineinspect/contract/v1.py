@@ -8,9 +8,16 @@ version, because v1 consumers reject fields they do not know.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from lineinspect.contract.errors import ContractErrorCode
 from lineinspect.contract.ids import UUID7_PATTERN
@@ -123,6 +130,10 @@ class ModelRef(_Payload):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="of the model file")]
 
 
+# Optional sizes of a refined update; left out of the JSON when absent (see DefectEvent).
+REFINED_SIZE_FIELDS = ("length_px", "width_px", "length_mm", "width_mm")
+
+
 class DefectEvent(_Payload):
     """One lifecycle step of one physical defect: ``new`` once, ``update`` on material change,
     ``end`` once when it leaves the view. Topic ``.../{camera}/events``, QoS 1, not retained."""
@@ -176,6 +187,16 @@ class DefectEvent(_Payload):
         float, Field(ge=0.0, le=1e6, description="refined, calibrated camera: width_px on "
                      "the belt plane")
     ] | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_sizes(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The sizes came after the first v1 receivers, which reject unknown keys: an event
+        # that has no sizes is sent without the keys, byte for byte what those receivers parse.
+        data: dict[str, Any] = handler(self)
+        for key in REFINED_SIZE_FIELDS:
+            if key in data and data[key] is None:
+                del data[key]
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> DefectEvent:

@@ -18,7 +18,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = RefinerTrainConfig(
         arch=RefinerArch(input_size=args.size), crops=args.crops, seed=args.seed,
         epochs=args.epochs, batch=args.batch, lr=args.lr, threads=args.threads, out=args.out,
-        name=args.name, resume=not args.no_resume, tracking_uri=args.tracking_uri)
+        name=args.name, resume=not args.no_resume, tracking_uri=args.tracking_uri,
+        init=args.init)
     print(f"checkpoint: {train_refiner(cfg)}")
     return 0
 
@@ -68,6 +69,8 @@ def add_refiner_parsers(msub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--no-resume", action="store_true", help="start over even if last.pt exists")
+    t.add_argument("--init", type=Path, default=None,
+                   help="warm start from this checkpoint's weights (new optimizer and schedule)")
     t.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: sqlite mlflow.db in the run folder)")
     t.set_defaults(handler=_train)

@@ -73,9 +73,12 @@ def test_missing_manifest_is_named(tmp_path: Path) -> None:
         Refiner(path)
 
 
-def test_wrong_crop_is_refused(refiner: Refiner) -> None:
+def test_wrong_crop_is_refused_and_an_empty_batch_is_empty(refiner: Refiner) -> None:
     with pytest.raises(ValueError, match="uint8"):
         refiner.refine(np.zeros((128, 128, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        refiner.refine(np.zeros((160, 160, 3), np.float32))
+    assert refiner.refine_batch(np.zeros((0, 160, 160, 3), np.uint8), []) == []
 
 
 def test_held_out_masks_beat_the_trivial_mask(refiner: Refiner) -> None:

@@ -52,6 +52,13 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ceiling(args: argparse.Namespace) -> int:
+    from models.eval.masks import resolution_ceiling
+
+    print(json.dumps(resolution_ceiling(args.sizes, args.count, args.seed), indent=2))
+    return 0
+
+
 def add_refiner_parsers(msub: argparse._SubParsersAction) -> None:
     t = msub.add_parser(
         "train-refiner", help="train the Mask2Former mask refiner (CPU, offline, resumable)",
@@ -105,3 +112,12 @@ def add_refiner_parsers(msub: argparse._SubParsersAction) -> None:
                    help="record the figures in the refiner's manifest (metrics.<key>)")
     v.add_argument("--metrics-key", default="heldout")
     v.set_defaults(handler=_eval)
+
+    c = msub.add_parser(
+        "refiner-size-ceiling", help="best mask IoU a stride-4 mask head allows per crop size",
+        description="For each crop size S: held-out truth masks shrunk to S/4 and back, pasted "
+                    "to the frame; mean IoU per class. How the refiner's S was chosen.")
+    c.add_argument("--sizes", type=int, nargs="+", default=[128, 160, 192, 256])
+    c.add_argument("--count", type=int, default=300)
+    c.add_argument("--seed", type=int, default=5)
+    c.set_defaults(handler=_ceiling)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.eval.masks import Score, area_error, box_as_mask, mask_iou, summarise
+from models.eval.masks import (
+    Score,
+    area_error,
+    box_as_mask,
+    mask_iou,
+    resolution_ceiling,
+    summarise,
+)
 
 
 def _m(*rects: tuple[int, int, int, int]) -> np.ndarray:
@@ -52,3 +59,8 @@ def test_summarise_means_and_medians_per_class() -> None:
     assert got["scratch"]["box_area_err_median"] == pytest.approx(2.0)
     assert got["all"]["n"] == 3 and got["crack"] == {"n": 0}
     assert got["dent"]["refined_share"] == 0.0
+
+
+def test_resolution_ceiling_is_near_perfect_for_a_fine_grid() -> None:
+    got = resolution_ceiling([128], count=8, seed=5)
+    assert got["128"] and all(0.7 < v <= 1.0 for v in got["128"].values())

@@ -18,7 +18,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = RefinerTrainConfig(
         arch=RefinerArch(input_size=args.size), crops=args.crops, seed=args.seed,
         epochs=args.epochs, batch=args.batch, lr=args.lr, threads=args.threads, out=args.out,
-        name=args.name, resume=not args.no_resume, tracking_uri=args.tracking_uri)
+        name=args.name, resume=not args.no_resume, tracking_uri=args.tracking_uri,
+        init=args.init)
     print(f"checkpoint: {train_refiner(cfg)}")
     return 0
 
@@ -51,6 +52,13 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ceiling(args: argparse.Namespace) -> int:
+    from models.eval.masks import resolution_ceiling
+
+    print(json.dumps(resolution_ceiling(args.sizes, args.count, args.seed), indent=2))
+    return 0
+
+
 def add_refiner_parsers(msub: argparse._SubParsersAction) -> None:
     t = msub.add_parser(
         "train-refiner", help="train the Mask2Former mask refiner (CPU, offline, resumable)",
@@ -68,6 +76,8 @@ def add_refiner_parsers(msub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--no-resume", action="store_true", help="start over even if last.pt exists")
+    t.add_argument("--init", type=Path, default=None,
+                   help="warm start from this checkpoint's weights (new optimizer and schedule)")
     t.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: sqlite mlflow.db in the run folder)")
     t.set_defaults(handler=_train)
@@ -102,3 +112,12 @@ def add_refiner_parsers(msub: argparse._SubParsersAction) -> None:
                    help="record the figures in the refiner's manifest (metrics.<key>)")
     v.add_argument("--metrics-key", default="heldout")
     v.set_defaults(handler=_eval)
+
+    c = msub.add_parser(
+        "refiner-size-ceiling", help="best mask IoU a stride-4 mask head allows per crop size",
+        description="For each crop size S: held-out truth masks shrunk to S/4 and back, pasted "
+                    "to the frame; mean IoU per class. How the refiner's S was chosen.")
+    c.add_argument("--sizes", type=int, nargs="+", default=[128, 160, 192, 256])
+    c.add_argument("--count", type=int, default=300)
+    c.add_argument("--seed", type=int, default=5)
+    c.set_defaults(handler=_ceiling)

@@ -148,6 +148,8 @@ class Refiner:
         if crops.ndim != 4 or len(class_names) != crops.shape[0]:
             raise ValueError(f"need (B, S, S, 3) crops and B class names; got {crops.shape} and "
                              f"{len(class_names)} names")
+        if crops.shape[0] == 0:
+            return []
         t0 = perf_counter()
         buf = self._buffer(crops.shape[0])
         np.copyto(buf, crops)

@@ -115,7 +115,7 @@ def crops_of_frame(rng: np.random.Generator, image: npt.NDArray[np.uint8],
                 masks.append(t)
                 classes.append(other_cls)
         yield CropSample(crop_image(image, win, size), np.stack(masks),
-                         np.asarray(classes, dtype=np.int64), win, box, truth,  # type: ignore[arg-type]
+                         np.asarray(classes, dtype=np.int64), win, box, truth,
                          mask if keep_frame_mask else None)
 
 

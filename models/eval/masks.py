@@ -207,3 +207,28 @@ def evaluate_refiner(cfg: MaskEvalConfig) -> dict[str, Any]:
         report["detector"] = summarise(list(score_cases(refiner, detector_cases(cfg))))
         report["detector"]["detector_model"] = cfg.detector.name
     return report
+
+
+def resolution_ceiling(sizes: Iterable[int], count: int = 300, seed: int = 5,
+                       world: str = "heldout") -> dict[str, dict[str, float]]:
+    """The best mean IoU a stride-4 mask head could reach per crop size S, per class: each
+    truth's crop coverage shrunk to S/4 (area), upsampled back (bilinear), pasted to the frame
+    at 0.5. How S was chosen (models/README.md)."""
+    import cv2
+
+    from lineinspect.crops import crop_mask
+    from models.data.refiner_crops import make_crops
+
+    out: dict[str, dict[str, float]] = {}
+    for size in sizes:
+        per: dict[str, list[float]] = {name: [] for name in DEFECT_CLASSES}
+        for s in make_crops(count, seed, size, world, keep_frame_mask=True):
+            assert s.frame_mask is not None
+            h, w = s.frame_mask.shape
+            low = cv2.resize(crop_mask(s.frame_mask, s.window, size), (size // 4, size // 4),
+                             interpolation=cv2.INTER_AREA)
+            up = cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR)
+            pred = paste_mask(up, s.window, w, h, 0.5).full(w, h)
+            per[DEFECT_CLASSES[int(s.classes[0])]].append(mask_iou(pred, s.frame_mask))
+        out[str(size)] = {k: round(float(np.mean(v)), 4) for k, v in per.items() if v}
+    return out

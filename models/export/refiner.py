@@ -129,7 +129,7 @@ def build_manifest(path: Path, cfg: RefinerExportConfig, state: dict[str, Any], 
         outputs=RefinerOutputs(class_logits=OUTPUTS[0], mask_logits=OUTPUTS[1],
                                num_queries=int(arch["num_queries"]), mask_size=size // 4),
         mask_threshold=cfg.mask_threshold, score_floor=cfg.score_floor, opset=OPSET,
-        precision=precision, file=path.name, sha256=sha256_file(path),  # type: ignore[arg-type]
+        precision=precision, file=path.name, sha256=sha256_file(path),
         file_size=path.stat().st_size, created_at=datetime.now(timezone.utc), params=params,
         metrics={"export_parity": checks},
         training={"config": train_cfg, "epochs_done": state.get("epoch"),

@@ -46,6 +46,8 @@ class RefinerTrainConfig(BaseModel):
     out: Path = Path("runs/refiner")
     name: str = "lineinspect-refiner"
     resume: bool = True
+    init: Path | None = Field(None, description="warm start: weights of this checkpoint (its "
+                              "architecture must match), fresh optimizer and schedule")
     tracking_uri: str | None = Field(None, description="default: sqlite mlflow.db in the run dir")
     experiment: str = "lineinspect-refiner"
 
@@ -144,6 +146,11 @@ def train_refiner(cfg: RefinerTrainConfig) -> Path:
                                                 pct_start=0.05)
     rng = np.random.default_rng([cfg.seed, 1])
     state = _restore(last, model, opt, sched, rng) if cfg.resume and last.exists() else None
+    if state is None and cfg.init is not None:
+        warm = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        if RefinerArch.model_validate(warm["arch"]) != cfg.arch:
+            raise ValueError(f"--init {cfg.init}: its architecture differs from this run's")
+        model.load_state_dict(warm["model"])
     first = state["epoch"] + 1 if state else 1
     elapsed = float(state["train_seconds"]) if state else 0.0
     if first > cfg.epochs:

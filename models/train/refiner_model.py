@@ -45,20 +45,22 @@ def build_model(arch: RefinerArch) -> Any:
     """A freshly initialised ``Mask2FormerForUniversalSegmentation`` (nothing downloaded)."""
     from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, SwinConfig
 
-    backbone = SwinConfig(
-        embed_dim=arch.embed_dim, depths=list(arch.depths), num_heads=list(arch.num_heads),
-        window_size=arch.window_size, image_size=arch.input_size,
-        out_features=["stage1", "stage2", "stage3", "stage4"])
-    cfg = Mask2FormerConfig(
-        backbone_config=backbone, use_pretrained_backbone=False,
-        num_labels=len(arch.class_names), num_queries=arch.num_queries,
-        hidden_dim=arch.hidden_dim, mask_feature_size=arch.hidden_dim,
-        feature_size=arch.hidden_dim, encoder_layers=arch.encoder_layers,
-        decoder_layers=arch.decoder_layers, dim_feedforward=4 * arch.hidden_dim,
-        encoder_feedforward_dim=4 * arch.hidden_dim, num_attention_heads=4,
-        train_num_points=arch.train_num_points,
-        id2label=dict(enumerate(arch.class_names)),
-        label2id={n: i for i, n in enumerate(arch.class_names)})
+    # Plain dicts: transformers 5's typed config signatures do not list the inherited kwargs
+    # (out_features, num_labels, id2label) that these configs still take.
+    backbone_kw: dict[str, Any] = {
+        "embed_dim": arch.embed_dim, "depths": list(arch.depths),
+        "num_heads": list(arch.num_heads), "window_size": arch.window_size,
+        "image_size": arch.input_size, "out_features": ["stage1", "stage2", "stage3", "stage4"]}
+    kw: dict[str, Any] = {
+        "backbone_config": SwinConfig(**backbone_kw), "num_labels": len(arch.class_names),
+        "num_queries": arch.num_queries, "hidden_dim": arch.hidden_dim,
+        "mask_feature_size": arch.hidden_dim, "feature_size": arch.hidden_dim,
+        "encoder_layers": arch.encoder_layers, "decoder_layers": arch.decoder_layers,
+        "dim_feedforward": 4 * arch.hidden_dim, "encoder_feedforward_dim": 4 * arch.hidden_dim,
+        "num_attention_heads": 4, "train_num_points": arch.train_num_points,
+        "id2label": dict(enumerate(arch.class_names)),
+        "label2id": {n: i for i, n in enumerate(arch.class_names)}}
+    cfg = Mask2FormerConfig(**kw)
     return Mask2FormerForUniversalSegmentation(cfg)
 
 

@@ -130,6 +130,8 @@ def _edge_config(broker: MosquittoServer, port: int) -> dict[str, Any]:
         "mqtt": {"url": broker.url, "protocol": "5"},
         "api": {"host": "127.0.0.1", "port": port},
         "stats": {"interval_s": 2},
+        # The image carries the refiner too: every defect the stage sees is refined.
+        "refine": {"enabled": True, "min_score": 0.3},
     }  # fmt: skip
 
 
@@ -182,6 +184,17 @@ def test_edge_and_cloud_containers_carry_events_into_influx(
     first = json.loads(got[0].payload)
     assert got[0].topic.startswith("lineinspect/v1/plant1/line3/st2/cam1/events")
     assert first["kind"] == "new"
+
+    def refined(msgs: list[Any]) -> bool:
+        return any(json.loads(m.payload).get("refined") for m in msgs)
+
+    try:
+        events.wait_for(refined, timeout=120)
+    except TimeoutError as exc:
+        raise AssertionError(f"no refined update from the image's refiner\n{edge.logs()}") from exc
+    update = next(e for e in map(json.loads, (m.payload for m in events.messages))
+                  if e.get("refined"))
+    assert update["kind"] == "update" and update["mask"] is not None and update["length_px"] > 0
 
     assert json.loads(edge.exec_get(f"http://127.0.0.1:{edge_port}/health"))["status"] == "ok"
     assert json.loads(cloud.exec_get(f"http://127.0.0.1:{cloud_port}/healthz"))["status"] == "ok"

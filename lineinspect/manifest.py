@@ -71,7 +71,9 @@ class CheckpointRef(BaseModel):
     file: str = Field(description="checkpoint file name, relative to the manifest's folder")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     file_size: int = Field(ge=1)
-    format: Literal["ultralytics"] = "ultralytics"
+    format: Literal["ultralytics", "lineinspect-refiner"] = Field(
+        "ultralytics", description="ultralytics: a YOLO .pt; lineinspect-refiner: the refiner's "
+        "weights and architecture ({'model': state dict, 'arch': ...}, `--init` of train-refiner)")
     imgsz: int = Field(ge=32, description="input size the checkpoint was trained at")
 
 

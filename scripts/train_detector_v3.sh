@@ -35,13 +35,16 @@ done
 
 # 3. Stage A: V3_EPOCHS (default 6) epochs at 416 from the v2 weights (a new head row for
 #    `part`), AdamW (auto). The epoch count sets the learning-rate schedule: a resumed run keeps
-#    the count it started with.
-"$LI" models train-detector --data data/rand-train/data.yaml --model v2-recovered.pt \
-    --epochs "${V3_EPOCHS:-6}" --imgsz 416 --batch 16 --workers 2 --close-mosaic 2 --name v3-a \
+#    the count it started with. A machine whose state does not outlive a session continues
+#    from the weights an earlier session committed (models/checkpoints/, see its README):
+#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-b bash ...
+NAME="${V3_NAME:-v3-a}"
+"$LI" models train-detector --data data/rand-train/data.yaml --model "${V3_START:-v2-recovered.pt}" \
+    --epochs "${V3_EPOCHS:-6}" --imgsz 416 --batch 16 --workers 2 --close-mosaic 2 --name "$NAME" \
     --project runs/detect
 
 if [ "${1:-}" = "eval" ]; then
-    W=runs/detect/v3-a/weights
+    W="runs/detect/$NAME/weights"
     "$LI" models export --weights "$W/best.pt" --imgsz 416 --version 3 --out export --int8 \
         --calib-data data/rand-train/images/val --dataset data/rand-train
     for set in rand-heldout external; do

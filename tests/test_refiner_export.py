@@ -15,7 +15,7 @@ from edge.refine.model import Refiner
 from lineinspect.manifest import manifest_path_for, sha256_file
 from models.export.refiner import INPUT, OUTPUTS, RefinerExportConfig, export_refiner
 from models.train.refiner import load_refiner
-from models.train.refiner_model import RefinerGraph
+from models.train.refiner_model import RefinerGraph, build_model
 from tests._refiner_tiny import built_checkpoint
 
 
@@ -53,3 +53,21 @@ def test_manifest_describes_the_file(exported: tuple[Path, Path]) -> None:
     r = Refiner(path)
     crops = np.zeros((2, 64, 64, 3), np.uint8)
     assert len(r.refine_batch(crops, ["dent", None])) == 2 and r.last_ms > 0
+
+
+def test_the_weights_ship_beside_the_onnx_and_warm_start_a_run(
+        exported: tuple[Path, Path]) -> None:
+    """A longer or a line's own training starts from the shipped refiner (train-refiner --init
+    takes the weights file the manifest names), not from scratch."""
+    ckpt, path = exported
+    m = load_refiner_manifest(manifest_path_for(path))
+    assert m.checkpoint is not None and m.checkpoint.format == "lineinspect-refiner"
+    weights = path.parent / m.checkpoint.file
+    assert m.checkpoint.sha256 == sha256_file(weights)
+    warm = torch.load(weights, map_location="cpu", weights_only=False)
+    model, arch, _ = load_refiner(ckpt)
+    fresh = build_model(arch)
+    fresh.load_state_dict(warm["model"])  # fp16 on disk, into the fp32 parameters
+    for name, p in fresh.state_dict().items():
+        want = model.state_dict()[name]
+        assert p.dtype == want.dtype and torch.allclose(p, want, rtol=1e-2, atol=1e-3), name

@@ -17,7 +17,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lineinspect.manifest import ManifestError, open_checked_session, sha256_file
+from lineinspect.manifest import (
+    CheckpointRef,
+    ManifestError,
+    open_checked_session,
+    sha256_file,
+)
 
 FORMAT_VERSION = 1
 
@@ -80,6 +85,9 @@ class RefinerManifest(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict, description="filled by evaluation")
     training: dict[str, Any] = Field(default_factory=dict, description="recipe and command")
     exporter: dict[str, str] = Field(default_factory=dict, description="tool versions")
+    checkpoint: CheckpointRef | None = Field(
+        None, description="the weights the ONNX was exported from, shipped beside it so a "
+        "longer or a line's own training warm-starts from them (train-refiner --init)")
 
 
 def write_refiner_manifest(manifest: RefinerManifest, path: Path) -> None:

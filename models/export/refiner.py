@@ -29,7 +29,7 @@ from edge.refine.manifest import (
     RefinerOutputs,
     write_refiner_manifest,
 )
-from lineinspect.manifest import manifest_path_for, sha256_file
+from lineinspect.manifest import CheckpointRef, manifest_path_for, sha256_file
 from models.train.refiner import load_refiner
 from models.train.refiner_model import MEAN_RGB, STD_RGB, RefinerGraph, count_params
 
@@ -137,6 +137,17 @@ def build_manifest(path: Path, cfg: RefinerExportConfig, state: dict[str, Any], 
         exporter=_versions())
 
 
+def write_weights(model: Any, arch: Any, path: Path) -> CheckpointRef:
+    """The trainable weights beside the ONNX: state dict in fp16 (half the size; a warm start
+    loads it into fp32 parameters) and the architecture, no optimizer. ``--init`` takes it."""
+    torch.save({"model": {k: v.half() if v.is_floating_point() else v
+                          for k, v in model.state_dict().items()},
+                "arch": arch.model_dump(mode="json")}, path)
+    return CheckpointRef(file=path.name, sha256=sha256_file(path),
+                         file_size=path.stat().st_size, format="lineinspect-refiner",
+                         imgsz=int(arch.input_size))
+
+
 def export_refiner(cfg: RefinerExportConfig) -> list[Path]:
     """Export fp32 (and INT8 with ``cfg.int8``); returns the model paths, manifests beside."""
     model, arch, state = load_refiner(cfg.checkpoint)
@@ -149,8 +160,9 @@ def export_refiner(cfg: RefinerExportConfig) -> list[Path]:
     if worst > cfg.parity_tolerance:
         raise RuntimeError(f"ONNX differs from PyTorch by {worst:.2e} (> {cfg.parity_tolerance})")
     params = count_params(model)
-    write_refiner_manifest(build_manifest(path, cfg, state, params, checks),
-                           manifest_path_for(path))
+    manifest = build_manifest(path, cfg, state, params, checks)
+    manifest.checkpoint = write_weights(model, arch, path.with_suffix(".pt"))
+    write_refiner_manifest(manifest, manifest_path_for(path))
     paths = [path]
     if cfg.int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic

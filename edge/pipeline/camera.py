@@ -104,11 +104,10 @@ class CameraPipeline:
         t0 = time.perf_counter_ns()
         events = self.tracker.update(det, frame.seq, frame.ts_ns / 1e9, (frame.width, frame.height))
         m.stage["track"].observe((time.perf_counter_ns() - t0) / 1e9)
-        wires: list[DefectEvent] = []
+        wires: Sequence[DefectEvent] = ()  # most frames have no event: nothing allocated
         if events:
-            for ev in events:
-                wire = self.converter.convert(ev)
-                wires.append(wire)
+            wires = [self.converter.convert(ev) for ev in events]
+            for ev, wire in zip(events, wires, strict=True):
                 self.sinks.emit(wire)
                 m.event(ev.kind, ev.class_name)
                 if ev.kind == "new" and self.stats is not None:

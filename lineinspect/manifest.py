@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,6 +25,9 @@ YOLOV8_OUTPUT = (
     "yolov8: [batch, 4+nc, anchors]; rows 0-3 are cx, cy, w, h in input pixels, rows 4.. are "
     "class scores with sigmoid applied (no objectness); NMS is not in the graph"
 )
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ManifestError(ValueError):
@@ -122,21 +125,27 @@ def write_manifest(manifest: ModelManifest, path: Path) -> None:
     path.write_text(manifest.model_dump_json(indent=2) + "\n")
 
 
-def load_manifest(path: Path) -> ModelManifest:
-    """Read and validate a manifest; any problem becomes a :class:`ManifestError`."""
+def load_json_manifest(path: Path, schema: type[M], what: str) -> M:
+    """Read and validate a ``schema`` manifest (``what``: how errors name it, e.g. "model
+    manifest"); any problem becomes a :class:`ManifestError` naming the file and the field."""
     if not path.is_file():
-        raise ManifestError(f"model manifest not found: {path} (it must sit next to the model, "
+        raise ManifestError(f"{what} not found: {path} (it must sit next to the model, "
                             f"named after it: <model>.json)")
     try:
         raw = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"model manifest {path} is not valid JSON: {exc}") from None
+        raise ManifestError(f"{what} {path} is not valid JSON: {exc}") from None
     try:
-        return ModelManifest.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
-        raise ManifestError(f"model manifest {path} is invalid: {problems}") from None
+        raise ManifestError(f"{what} {path} is invalid: {problems}") from None
+
+
+def load_manifest(path: Path) -> ModelManifest:
+    """Read and validate a detector manifest; any problem becomes a :class:`ManifestError`."""
+    return load_json_manifest(path, ModelManifest, "model manifest")
 
 
 def record_metrics(manifest_path: Path, metrics: dict[str, Any]) -> ModelManifest:

@@ -10,16 +10,16 @@ them. No torch here; onnxruntime only when :func:`verify_refiner` opens the mode
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from lineinspect.manifest import (
     CheckpointRef,
     ManifestError,
+    load_json_manifest,
     open_checked_session,
     sha256_file,
 )
@@ -96,19 +96,7 @@ def write_refiner_manifest(manifest: RefinerManifest, path: Path) -> None:
 
 def load_refiner_manifest(path: Path) -> RefinerManifest:
     """Read and validate; any problem is a :class:`ManifestError` naming it."""
-    if not path.is_file():
-        raise ManifestError(f"refiner manifest not found: {path} (it must sit next to the model, "
-                            f"named after it: <model>.json)")
-    try:
-        raw = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"refiner manifest {path} is not valid JSON: {exc}") from None
-    try:
-        return RefinerManifest.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
-        raise ManifestError(f"refiner manifest {path} is invalid: {problems}") from None
+    return load_json_manifest(path, RefinerManifest, "refiner manifest")
 
 
 def record_refiner_metrics(path: Path, metrics: dict[str, Any]) -> RefinerManifest:

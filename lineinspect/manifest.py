@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -179,21 +179,31 @@ class ModelIO:
 _ORT_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)"}
 
 
-def _mismatch(path: Path, what: str, expected: object, actual: object) -> ManifestError:
-    return ManifestError(f"model {path} does not match its manifest: {what}: "
+def _mismatch(path: Path, what: str, expected: object, actual: object,
+              kind: str = "model") -> ManifestError:
+    return ManifestError(f"{kind} {path} does not match its manifest: {what}: "
                          f"manifest expects {expected}, model has {actual}")
 
 
-def verify_file(model_path: Path, manifest: ModelManifest) -> None:
-    """Existence, size and sha256: cheap checks to run before building any session."""
+class FileRecord(Protocol):
+    """What a manifest says of its model file (the detector's and the refiner's both)."""
+
+    file_size: int
+    sha256: str
+
+
+def verify_file(model_path: Path, manifest: FileRecord, kind: str = "model") -> None:
+    """Existence, size and sha256: cheap checks to run before building any session. ``kind``
+    names the model in errors ("model", "refiner model")."""
     if not model_path.is_file():
-        raise ManifestError(f"model file not found: {model_path}")
+        raise ManifestError(f"{kind} file not found: {model_path}")
     size = model_path.stat().st_size
     if size != manifest.file_size:
-        raise _mismatch(model_path, "file size", f"{manifest.file_size} bytes", f"{size} bytes")
+        raise _mismatch(model_path, "file size", f"{manifest.file_size} bytes", f"{size} bytes",
+                        kind)
     digest = sha256_file(model_path)
     if digest != manifest.sha256:
-        raise _mismatch(model_path, "sha256", manifest.sha256, digest)
+        raise _mismatch(model_path, "sha256", manifest.sha256, digest, kind)
 
 
 def checkpoint_path(model_path: Path, manifest: ModelManifest) -> Path:

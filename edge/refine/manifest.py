@@ -21,7 +21,7 @@ from lineinspect.manifest import (
     ManifestError,
     load_json_manifest,
     open_checked_session,
-    sha256_file,
+    verify_file,
 )
 
 FORMAT_VERSION = 1
@@ -114,14 +114,7 @@ def _mismatch(path: Path, what: str, expected: object, actual: object) -> Manife
 
 def verify_refiner_file(model_path: Path, manifest: RefinerManifest) -> None:
     """Existence, size and sha256, before any session is built."""
-    if not model_path.is_file():
-        raise ManifestError(f"refiner model file not found: {model_path}")
-    size = model_path.stat().st_size
-    if size != manifest.file_size:
-        raise _mismatch(model_path, "file size", f"{manifest.file_size} bytes", f"{size} bytes")
-    digest = sha256_file(model_path)
-    if digest != manifest.sha256:
-        raise _mismatch(model_path, "sha256", manifest.sha256, digest)
+    verify_file(model_path, manifest, "refiner model")
 
 
 def check_refiner_io(model_path: Path, manifest: RefinerManifest, session: Any) -> None:

@@ -9,12 +9,10 @@ Two tracked boxes are shown; only track 5 has a refined mask (a disc), track 6 h
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from edge.sources.frame import Frame
 from edge.stream.masks import TrackMasks
 from lineinspect.crops import Pasted
 from tests._edge_app import build_app, loopback_stream, running
-from tests._viewer_session import CHROMIUM, CHROMIUM_ARGS, FRAMES_DECODED, _wait
+from tests._viewer_session import CHROMIUM, CHROMIUM_ARGS, FRAMES_DECODED, _wait, write_result
 
 W, H = 640, 480
 GREY = 90
@@ -85,13 +83,7 @@ def observe(out: Path) -> dict[str, Any]:
 
 def main() -> int:
     out = Path(sys.argv[1])
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        result = observe(out)
-    except Exception:
-        result = {"error": traceback.format_exc()}
-    (out / "result.json").write_text(json.dumps(result, indent=2))
-    return 0 if "error" not in result else 1
+    return write_result(out, lambda: observe(out))
 
 
 if __name__ == "__main__":

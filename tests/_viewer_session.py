@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,15 +140,21 @@ def observe(out: Path) -> dict[str, Any]:
     return result
 
 
-def main() -> int:
-    out = Path(sys.argv[1])
+def write_result(out: Path, observe: Callable[[], dict[str, Any]]) -> int:
+    """Run a session's ``observe`` and write what it saw (or its traceback) to
+    ``out/result.json``, which the pytest side reads; the exit code says which it was."""
     out.mkdir(parents=True, exist_ok=True)
     try:
-        result = observe(out)
+        result = observe()
     except Exception:
         result = {"error": traceback.format_exc()}
     (out / "result.json").write_text(json.dumps(result, indent=2))
     return 0 if "error" not in result else 1
+
+
+def main() -> int:
+    out = Path(sys.argv[1])
+    return write_result(out, lambda: observe(out))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import shutil
 import sys
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +28,7 @@ from edge.api.settings import ApiSettings
 from tests._edge_app import build_app, loopback_stream, running
 from tests._models import shipped_detector
 from tests._standin_pipeline import StandInPipeline, render_clip
-from tests._viewer_session import CHROMIUM, CHROMIUM_ARGS, _detector, _wait
+from tests._viewer_session import CHROMIUM, CHROMIUM_ARGS, _detector, _wait, write_result
 
 TOKEN = "hmi-t0ken"
 PAGE = Path(__file__).resolve().parent / "whep_client" / "index.html"
@@ -112,13 +110,7 @@ def observe(out: Path, whep_js: Path) -> dict[str, Any]:
 
 def main() -> int:
     out, whep_js = Path(sys.argv[1]), Path(sys.argv[2])
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        result = observe(out, whep_js)
-    except Exception:
-        result = {"error": traceback.format_exc()}
-    (out / "result.json").write_text(json.dumps(result, indent=2))
-    return 0 if "error" not in result else 1
+    return write_result(out, lambda: observe(out, whep_js))
 
 
 if __name__ == "__main__":

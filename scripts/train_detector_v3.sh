@@ -23,8 +23,12 @@ write_checkpoint(Path('$ROOT/models/artifacts/detector/lineinspect-det-v2.onnx')
 
 # 2. Data: 6,000 + 400 randomised frames of the training world (held-out families never drawn);
 #    held-out stills, the defect-synthesis set and three held-out line videos for the figures.
-[ -f data/rand-train/data.yaml ] || "$LI" models synth --world train --out data/rand-train \
-    --train 6000 --val 400 --seed 1
+#    V3_SEED picks the training world's images: a continuation draws fresh ones (many distinct
+#    images beat many epochs over few); seed 1 is the first stage's set.
+SEED="${V3_SEED:-1}"
+TRAIN="rand-train$( [ "$SEED" = 1 ] || echo "-s$SEED" )"
+[ -f "data/$TRAIN/data.yaml" ] || "$LI" models synth --world train --out "data/$TRAIN" \
+    --train 6000 --val 400 --seed "$SEED"
 [ -f data/rand-heldout/data.yaml ] || "$LI" models synth --world heldout \
     --out data/rand-heldout --train 0 --val 0 --test 400 --seed 1000
 [ -f data/external/data.yaml ] || "$LI" models synth-external --out data/external --count 300
@@ -39,14 +43,14 @@ done
 #    from the weights an earlier session committed (models/checkpoints/, see its README):
 #      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-b bash ...
 NAME="${V3_NAME:-v3-a}"
-"$LI" models train-detector --data data/rand-train/data.yaml --model "${V3_START:-v2-recovered.pt}" \
+"$LI" models train-detector --data "data/$TRAIN/data.yaml" --model "${V3_START:-v2-recovered.pt}" \
     --epochs "${V3_EPOCHS:-6}" --imgsz 416 --batch 16 --workers 2 --close-mosaic 2 --name "$NAME" \
     --project runs/detect
 
 if [ "${1:-}" = "eval" ]; then
     W="runs/detect/$NAME/weights"
     "$LI" models export --weights "$W/best.pt" --imgsz 416 --version 3 --out export --int8 \
-        --calib-data data/rand-train/images/val --dataset data/rand-train
+        --calib-data "data/$TRAIN/images/val" --dataset "data/$TRAIN"
     for set in rand-heldout external; do
         "$LI" models eval --model export/lineinspect-det-v3.onnx --data "data/$set/data.yaml" \
             --split test --json "evals/v3-$set.json"

@@ -3,6 +3,7 @@ never sees (the leave-family-out split the model card's zero-shot figures rest o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 import yaml
 
 from lineinspect.masks import mask_box
+from lineinspect.render.backgrounds import BACKGROUNDS, make_background
+from lineinspect.render.clutter import CLUTTER, add_clutter
 from lineinspect.render.families import FAMILIES
 from lineinspect.render.line import RandomConveyor
 from lineinspect.render.randomized import DETECTOR_CLASSES, PART_CLASS_ID, render_still
@@ -32,8 +35,8 @@ def test_classes_keep_the_defect_ids_and_add_part_last() -> None:
     assert PART_CLASS_ID == 3
 
 
-def test_training_world_holds_out_two_families_a_background_and_a_style() -> None:
-    assert len(HELDOUT_FAMILIES) >= 2 and HELDOUT_BACKGROUNDS and HELDOUT_STYLES
+def test_training_world_holds_out_two_families_two_backgrounds_and_a_style() -> None:
+    assert len(HELDOUT_FAMILIES) >= 2 and len(HELDOUT_BACKGROUNDS) >= 2 and HELDOUT_STYLES
     check_disjoint(TRAIN_WORLD, HELDOUT_WORLD)
     assert set(HELDOUT_WORLD.families) == set(HELDOUT_FAMILIES)
     assert set(HELDOUT_WORLD.backgrounds) == set(HELDOUT_BACKGROUNDS)
@@ -145,3 +148,34 @@ def test_external_painter_labels_its_own_defects_on_our_parts(tmp_path: Path) ->
             for line in f.read_text().splitlines()]
     classes = {int(r[0]) for r in rows}
     assert 3 in classes and classes & {0, 1} and classes <= {0, 1, 3}
+
+
+@pytest.mark.parametrize("name", sorted(BACKGROUNDS))
+def test_every_background_scrolls_seamlessly(name: str) -> None:
+    """A conveyor scrolls the tile by ``offset % period``: column ``x`` and ``x + period``
+    must be the same picture, or the belt jumps once a period."""
+    period, w = 40, 200
+    bg = make_background(np.random.default_rng(5), name, 60, w, period)
+    assert bg.shape == (60, w + period, 3)
+    np.testing.assert_array_equal(bg[:, :w], bg[:, period:period + w])
+
+
+def test_clutter_draws_distractors_that_are_never_labelled() -> None:
+    canvas = np.full((120, 160, 3), 100.0, np.float32)
+    kinds = add_clutter(np.random.default_rng(2), canvas, max_items=4)
+    assert 1 <= len(kinds) <= 4 and set(kinds) <= set(CLUTTER)
+    assert np.abs(canvas - 100.0).max() > 10  # something was drawn
+    # Distractors are a training device; the held-out world is scored without them.
+    assert HELDOUT_WORLD.p_clutter == 0.0 and TRAIN_WORLD.p_clutter > 0.0
+    # With and without clutter, a still's labels are those of its parts alone: same count of
+    # parts, and every defect mask inside a part.
+    world = replace(TRAIN_WORLD, p_clutter=1.0)
+    for seed in range(4):
+        _img, inst = render_still(np.random.default_rng([11, seed]), 200, 260, world)
+        parts = [m for c, m in inst if c == PART_CLASS_ID]
+        assert parts
+        every_part = np.logical_or.reduce(parts)
+        for c, m in inst:
+            if c != PART_CLASS_ID:
+                assert (m & every_part).sum() >= 0.9 * m.sum()
+

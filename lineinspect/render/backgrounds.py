@@ -1,4 +1,4 @@
-"""What lies under the parts: belts, rollers, trays, fixtures, textures; dark and bright.
+"""What lies under the parts: belts, rollers, meshes, trays, fixtures, textures; dark and bright.
 
 Every background is a tile ``period`` pixels wide repeated along x, returned as float BGR of shape
 ``(h, w + period, 3)``, so a conveyor scrolls it seamlessly by ``offset % period`` and a still
@@ -85,6 +85,22 @@ def fixture(rng: np.random.Generator, h: int, period: int) -> np.ndarray:
     return g[..., None] * rng.uniform(0.95, 1.05, 3).astype(np.float32)[None, None, :]
 
 
+def mesh(rng: np.random.Generator, h: int, period: int) -> np.ndarray:
+    """A wire or modular-plastic mesh belt: a fine grid of rods and links over a dark gap."""
+    level = _level(rng)
+    links = int(rng.integers(3, 9))  # grid cells per tile, so the tile still repeats along x
+    cell = period / links
+    g = np.full((h, period), rng.uniform(0.15, 0.5), np.float32)
+    rod = max(1, int(cell * rng.uniform(0.15, 0.45)))
+    for k in range(links):
+        x = int(k * cell)
+        g[:, x:x + rod] = 1.0
+    for y in np.arange(0.0, h, cell * rng.uniform(0.8, 1.6)):
+        g[int(y):int(y) + rod] = rng.uniform(0.8, 1.2)
+    g = cv2.GaussianBlur(g, (0, 0), 0.7) + _grain(rng, h, period, 1.0, 0.04)
+    return g[..., None] * _tint(rng, level)[None, None, :]
+
+
 def texture(rng: np.random.Generator, h: int, period: int) -> np.ndarray:
     """Random multi-scale texture (fabric, wood, stone-like): things no belt has."""
     level = _level(rng)
@@ -105,7 +121,7 @@ def flat(rng: np.random.Generator, h: int, period: int) -> np.ndarray:
 
 BACKGROUNDS: dict[str, BackgroundFn] = {
     "belt": belt, "rollers": rollers, "tray": tray, "fixture": fixture, "texture": texture,
-    "flat": flat,
+    "flat": flat, "mesh": mesh,
 }
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from lineinspect.classes import PART_CLASS
 from lineinspect.render.backgrounds import make_background
+from lineinspect.render.clutter import add_clutter
 from lineinspect.render.families import FAMILIES, ROUND_FAMILIES
 from lineinspect.render.materials import FINISHES
 from lineinspect.render.optics import Camera, compress, develop, light_field, sample_camera
@@ -179,6 +180,9 @@ def render_still(rng: np.random.Generator, h: int, w: int,
     period = int(rng.integers(30, 120))
     bg = world.backgrounds[int(rng.integers(0, len(world.backgrounds)))]
     canvas = make_background(rng, bg, h, w, period)[:, :w].copy()
+    # Guarded so a world without clutter draws exactly the frames it drew before.
+    if world.p_clutter > 0 and rng.random() < world.p_clutter:
+        add_clutter(rng, canvas)
     clean = rng.random() < world.p_no_defect
     instances: list[Instance] = []
     shadow = float(rng.uniform(0.1, 0.5))

@@ -2,7 +2,7 @@
 
 A :class:`World` is the list of families each randomised choice is made from. Training uses
 :data:`TRAIN_WORLD`; :data:`HELDOUT_WORLD` is made only of what training never sees — two part
-families, one background family and one defect style — so its figures say how the detector does
+families, two background families and one defect style — so its figures say how the detector does
 on a line it has never met (leave-family-out). :func:`check_disjoint` guards that split.
 """
 
@@ -17,7 +17,7 @@ from lineinspect.render.materials import FINISHES
 from lineinspect.render.styles import STYLES
 
 HELDOUT_FAMILIES = ("flange", "bracket")
-HELDOUT_BACKGROUNDS = ("rollers",)
+HELDOUT_BACKGROUNDS = ("rollers", "mesh")
 HELDOUT_STYLES = ("scratch-scuff",)
 
 
@@ -34,6 +34,8 @@ class World:
     p_no_defect: float = 0.15
     max_defects: int = 4
     max_parts: int = 4
+    # Share of stills with distractors drawn under the parts (lineinspect.render.clutter).
+    p_clutter: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,6 +59,7 @@ TRAIN_WORLD = World(
     finishes=tuple(FINISHES),
     backgrounds=_without(BACKGROUNDS, HELDOUT_BACKGROUNDS),
     styles=_without(STYLES, HELDOUT_STYLES),
+    p_clutter=0.5,
 )
 HELDOUT_WORLD = World(
     name="heldout",

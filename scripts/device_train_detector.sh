@@ -10,7 +10,8 @@
 # none of our extras: ultralytics travels as a wheel; models.train.timeboxed needs nothing else.
 # Environment (run): DEV_START (checkpoint; default the committed v3 work in progress),
 # DEV_MINUTES (training budget, default 6), DEV_TRAIN (frames, default 12000), DEV_SEED (3),
-# DEV_BATCH (64), DEV_IMGSZ (416), DEV_DEVICE (0; "cpu" to rehearse it here with tiny sizes).
+# DEV_BATCH (64), DEV_IMGSZ (416), DEV_DEVICE (0; "cpu" to rehearse it here with tiny sizes),
+# DEV_WORK (rendered frames and runs; default /tmp/lineinspect-timeboxed).
 # Back here: export and score the weights with the project's own commands, e.g.
 #   lineinspect models export --weights <files_at>/best.pt --imgsz 416 --version 3 ...
 set -euo pipefail
@@ -41,7 +42,8 @@ run)
         --start "${DEV_START:-models/checkpoints/lineinspect-det-v3-wip.pt}" --out "$OUT" \
         --minutes "${DEV_MINUTES:-6}" --train "${DEV_TRAIN:-12000}" --val "${DEV_VAL:-400}" \
         --seed "${DEV_SEED:-3}" --batch "${DEV_BATCH:-64}" --imgsz "${DEV_IMGSZ:-416}" \
-        --device "${DEV_DEVICE:-0}" 2>&1 | tee "$OUT/train.log"
+        --device "${DEV_DEVICE:-0}" --work "${DEV_WORK:-/tmp/lineinspect-timeboxed}" 2>&1 |
+        tee "$OUT/train.log"
     ;;
 *)
     echo "usage: $0 prepare|run" >&2

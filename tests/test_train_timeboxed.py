@@ -8,6 +8,7 @@ minutes. The GPU itself cannot run here; ``--device cpu`` is the only difference
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +21,11 @@ from models.train.timeboxed import AUGMENT, train_kwargs
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "models" / "artifacts" / "detector" / "lineinspect-det-v2.pt"
 
-# What the box lacks, blocked in the child before anything else is imported.
+# What the box lacks, made unimportable in the child (a sitecustomize runs before anything).
 BLOCK = """
 import sys
 for name in ("polars", "pydantic", "mlflow"):
     sys.modules[name] = None
-from models.train.timeboxed import main
-sys.exit(main(sys.argv[1:]))
 """
 
 
@@ -43,19 +42,27 @@ def test_a_time_budget_not_an_epoch_count() -> None:
 
 
 @pytest.mark.slow
-def test_timeboxed_run_without_the_box_s_missing_packages(tmp_path: Path) -> None:
+def test_device_script_trains_without_the_box_s_missing_packages(tmp_path: Path) -> None:
+    """``scripts/device_train_detector.sh run`` as the device tool runs it, on the CPU."""
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text(BLOCK)
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-c", BLOCK, "--start", str(SHIPPED), "--out", str(out),
-         "--work", str(tmp_path / "work"), "--train", "16", "--val", "4", "--minutes", "0.15",
-         "--imgsz", "128", "--batch", "4", "--device", "cpu"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(block), "OUT": str(out),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DEV_START": str(SHIPPED), "DEV_WORK": str(tmp_path / "work"), "DEV_TRAIN": "16",
+           "DEV_VAL": "4", "DEV_MINUTES": "0.15", "DEV_IMGSZ": "128", "DEV_BATCH": "4",
+           "DEV_DEVICE": "cpu"}
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "device_train_detector.sh"), "run"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert figures["epochs"] >= 1 and figures["val_map50"] is not None
-    for name in ("best.pt", "last.pt", "results.csv"):
+    for name in ("best.pt", "last.pt", "results.csv", "train.log"):
         assert (out / name).stat().st_size > 0
-    # The weights come back as a checkpoint the workstation's export reads.
+    # The weights come back as a checkpoint the workstation's export reads, with `part` added.
     import torch
 
     ckpt = torch.load(out / "best.pt", map_location="cpu", weights_only=False)

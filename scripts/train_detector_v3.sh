@@ -41,7 +41,7 @@ done
 #    `part`), AdamW (auto). The epoch count sets the learning-rate schedule: a resumed run keeps
 #    the count it started with. A machine whose state does not outlive a session continues
 #    from the weights an earlier session committed (models/checkpoints/, see its README):
-#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-b bash ...
+#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-f V3_SEED=5 bash ...
 NAME="${V3_NAME:-v3-a}"
 "$LI" models train-detector --data "data/$TRAIN/data.yaml" --model "${V3_START:-v2-recovered.pt}" \
     --epochs "${V3_EPOCHS:-6}" --imgsz 416 --batch 16 --workers 2 --close-mosaic 2 --name "$NAME" \

@@ -36,18 +36,24 @@ def _shade_along(dist: np.ndarray, half: float, rng: np.random.Generator) -> np.
     return prof.astype(np.float32)
 
 
+def _random_line(rng: np.random.Generator, h: int,
+                 w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Signed distance across, and distance along, a random line through the frame."""
+    ang = rng.uniform(0, math.pi)
+    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    across = (xx - cx) * -math.sin(ang) + (yy - cy) * math.cos(ang)
+    along = (xx - cx) * math.cos(ang) + (yy - cy) * math.sin(ang)
+    return across, along
+
+
 def _bar(rng: np.random.Generator, canvas: np.ndarray) -> None:
     """A long shaded bar or shaft across the frame at any angle."""
     h, w = canvas.shape[:2]
     half = float(rng.uniform(3, 0.12 * min(h, w)))
-    ang = rng.uniform(0, math.pi)
-    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    dist = (xx - cx) * -math.sin(ang) + (yy - cy) * math.cos(ang)
-    inside = np.abs(dist) <= half
+    dist, along = _random_line(rng, h, w)
     length = rng.uniform(0.4, 2.0) * max(h, w)
-    along = np.abs((xx - cx) * math.cos(ang) + (yy - cy) * math.sin(ang))
-    inside &= along <= length / 2
+    inside = (np.abs(dist) <= half) & (np.abs(along) <= length / 2)
     prof = _shade_along(dist, half, rng)
     _blend(rng, canvas, inside, prof)
 
@@ -68,12 +74,8 @@ def _hose(rng: np.random.Generator, canvas: np.ndarray) -> None:
 
 def _edge(rng: np.random.Generator, canvas: np.ndarray) -> None:
     """A straight step in brightness: a rail, a guide, the border of a plate."""
-    h, w = canvas.shape[:2]
-    ang = rng.uniform(0, math.pi)
-    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    side = ((xx - cx) * -math.sin(ang) + (yy - cy) * math.cos(ang)) > 0
-    canvas[side] *= float(rng.uniform(0.4, 1.7))
+    across, _ = _random_line(rng, *canvas.shape[:2])
+    canvas[across > 0] *= float(rng.uniform(0.4, 1.7))
 
 
 def _patch(rng: np.random.Generator, canvas: np.ndarray) -> None:

@@ -24,12 +24,12 @@ def _synth(args: argparse.Namespace) -> int:
         from models.data.randomized import write_randomized
 
         data = write_randomized(args.out, counts, seed=args.seed, world=args.world,
-                                workers=args.workers)
+                                workers=args.workers, width=args.size or 416)
     else:
         from models.data.synth import write_dataset
 
-        data = write_dataset(args.out, counts, seed=args.seed, size=args.size,
-                             preset=args.preset, workers=args.workers)
+        data = write_dataset(args.out, counts, seed=args.seed, size=args.size or 320,
+                             preset=args.preset, workers=args.workers, parts=args.parts)
     print(f"wrote {sum(counts.values())} images; dataset file: {data}")
     return 0
 
@@ -192,9 +192,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--val", type=int, default=200, help="validation images (default 200)")
     s.add_argument("--test", type=int, default=0, help="held-out test images (default 0)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--size", type=int, default=320, help="image side in pixels (default 320)")
+    s.add_argument("--size", type=int, default=None,
+                   help="image side in pixels (default 320); with --world, the frame width "
+                        "(the model input; default 416)")
     s.add_argument("--preset", default="train",
                    help="rendering ranges: train, ood-dark, ood-bright, ood-small")
+    s.add_argument("--parts", action="store_true",
+                   help="v2 renderer: label every visible part as class 'part' (id 3) too, "
+                        "the same images with v3's four classes")
     s.add_argument("--world", default=None, choices=["train", "heldout", "all"],
                    help="domain-randomised renderer (four classes incl. part; 416-wide camera "
                         "frames) drawing from this world's families; train excludes the held-out "

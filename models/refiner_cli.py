@@ -16,9 +16,9 @@ def _train(args: argparse.Namespace) -> int:
     from models.train.refiner_model import RefinerArch
 
     cfg = RefinerTrainConfig(
-        arch=RefinerArch(input_size=args.size), crops=args.crops, seed=args.seed,
-        epochs=args.epochs, batch=args.batch, lr=args.lr, threads=args.threads, out=args.out,
-        name=args.name, resume=not args.no_resume, tracking_uri=args.tracking_uri,
+        arch=RefinerArch(input_size=args.size, backbone=args.backbone), crops=args.crops,
+        seed=args.seed, epochs=args.epochs, batch=args.batch, lr=args.lr, threads=args.threads,
+        out=args.out, name=args.name, resume=not args.no_resume, tracking_uri=args.tracking_uri,
         init=args.init)
     print(f"checkpoint: {train_refiner(cfg)}")
     return 0
@@ -69,6 +69,8 @@ def add_refiner_parsers(msub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", type=Path, default=Path("runs/refiner"))
     t.add_argument("--name", default="lineinspect-refiner", help="run name (folder under --out)")
     t.add_argument("--size", type=int, default=160, help="crop size S (default 160)")
+    t.add_argument("--backbone", choices=("swin", "resnet"), default="swin",
+                   help="backbone built from config (default swin, as v1)")
     t.add_argument("--crops", type=int, default=6000, help="training crops (default 6000)")
     t.add_argument("--epochs", type=int, default=6)
     t.add_argument("--batch", type=int, default=8)

@@ -25,12 +25,17 @@ write_checkpoint(Path('$ROOT/models/artifacts/detector/lineinspect-det-v2.onnx')
 #    held-out stills, the defect-synthesis set and three held-out line videos for the figures.
 #    V3_SEED picks the training world's images: a continuation draws fresh ones (many distinct
 #    images beat many epochs over few); seed 1 is the first stage's set.
+#    V3_IMGSZ (default 416) is the model input and the frames' width: the stills are rendered at
+#    it (data folders get a -w<size> suffix) and the held-out stills too.
 SEED="${V3_SEED:-1}"
-TRAIN="rand-train$( [ "$SEED" = 1 ] || echo "-s$SEED" )"
+IMGSZ="${V3_IMGSZ:-416}"
+W="$( [ "$IMGSZ" = 416 ] || echo "-w$IMGSZ" )"
+TRAIN="rand-train$( [ "$SEED" = 1 ] || echo "-s$SEED" )$W"
+HELDOUT="rand-heldout$W"
 [ -f "data/$TRAIN/data.yaml" ] || "$LI" models synth --world train --out "data/$TRAIN" \
-    --train 6000 --val 400 --seed "$SEED"
-[ -f data/rand-heldout/data.yaml ] || "$LI" models synth --world heldout \
-    --out data/rand-heldout --train 0 --val 0 --test 400 --seed 1000
+    --train "${V3_IMAGES:-6000}" --val 400 --seed "$SEED" --size "$IMGSZ"
+[ -f "data/$HELDOUT/data.yaml" ] || "$LI" models synth --world heldout \
+    --out "data/$HELDOUT" --train 0 --val 0 --test 400 --seed 1000 --size "$IMGSZ"
 [ -f data/external/data.yaml ] || "$LI" models synth-external --out data/external --count 300
 for s in 1000 1001 1002; do
     [ -f "videos/heldout-$s.gt.jsonl" ] || "$LI" models synth-video --world heldout --seed "$s" \
@@ -44,14 +49,14 @@ done
 #      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-f V3_SEED=5 bash ...
 NAME="${V3_NAME:-v3-a}"
 "$LI" models train-detector --data "data/$TRAIN/data.yaml" --model "${V3_START:-v2-recovered.pt}" \
-    --epochs "${V3_EPOCHS:-6}" --imgsz 416 --batch 16 --workers 2 --close-mosaic 2 --name "$NAME" \
+    --epochs "${V3_EPOCHS:-6}" --imgsz "$IMGSZ" --batch 16 --workers 2 --close-mosaic 2 --name "$NAME" \
     --project runs/detect
 
 if [ "${1:-}" = "eval" ]; then
-    W="runs/detect/$NAME/weights"
-    "$LI" models export --weights "$W/best.pt" --imgsz 416 --version 3 --out export --int8 \
+    WEIGHTS="runs/detect/$NAME/weights"
+    "$LI" models export --weights "$WEIGHTS/best.pt" --imgsz "$IMGSZ" --version 3 --out export --int8 \
         --calib-data "data/$TRAIN/images/val" --dataset "data/$TRAIN"
-    for set in rand-heldout external; do
+    for set in "$HELDOUT" external; do
         "$LI" models eval --model export/lineinspect-det-v3.onnx --data "data/$set/data.yaml" \
             --split test --json "evals/v3-$set.json"
     done

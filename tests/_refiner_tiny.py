@@ -20,14 +20,16 @@ def tiny_checkpoint(out: Path, epochs: int = 1, crops: int = 4) -> Path:
     return train_refiner(cfg)
 
 
-def built_checkpoint(path: Path, seed: int = 0) -> Path:
-    """``TINY`` freshly initialised (no training, no MLflow), saved as a refiner checkpoint."""
+def built_checkpoint(path: Path, seed: int = 0, backbone: str = "swin") -> Path:
+    """``TINY`` (with this backbone) freshly initialised (no training, no MLflow), saved as a
+    refiner checkpoint."""
     import torch
 
     from models.train.refiner_model import build_model
 
     torch.manual_seed(seed)
-    model = build_model(TINY)
-    torch.save({"model": model.state_dict(), "arch": TINY.model_dump(mode="json"),
+    arch = TINY.model_copy(update={"backbone": backbone})
+    model = build_model(arch)
+    torch.save({"model": model.state_dict(), "arch": arch.model_dump(mode="json"),
                 "config": {"pad": 0.25, "min_side": 24.0}, "epoch": 0}, path)
     return path

@@ -19,10 +19,12 @@ from models.train.refiner_model import RefinerGraph, build_model
 from tests._refiner_tiny import built_checkpoint
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    work = tmp_path_factory.mktemp("refiner-export")
-    ckpt = built_checkpoint(work / "tiny.pt")
+@pytest.fixture(scope="module", params=["swin", "resnet"])
+def exported(tmp_path_factory: pytest.TempPathFactory,
+             request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """Both backbones the refiner can be built with export to a graph onnxruntime runs."""
+    work = tmp_path_factory.mktemp(f"refiner-export-{request.param}")
+    ckpt = built_checkpoint(work / "tiny.pt", backbone=request.param)
     (path,) = export_refiner(RefinerExportConfig(checkpoint=ckpt, out=work / "art", name="tiny"))
     return ckpt, path
 

@@ -27,7 +27,7 @@ from lineinspect.render.world import (
     World,
     check_disjoint,
 )
-from models.data.randomized import write_randomized
+from models.data.randomized import render_frame, write_randomized
 
 
 def test_classes_keep_the_defect_ids_and_add_part_last() -> None:
@@ -137,6 +137,24 @@ def test_dataset_writer_labels_four_classes_reproducibly(tmp_path: Path) -> None
         assert f.read_text() == (tmp_path / "b" / "labels" / "train" / f.name).read_text()
     with pytest.raises(ValueError, match="unknown world"):
         write_randomized(tmp_path / "c", {"train": 1}, seed=0, world="moon")
+
+
+def test_frames_render_at_the_model_width_asked_for() -> None:
+    """A 640-input detector trains on 640-wide frames: the frame, its masks and the share of the
+    frame a part covers follow the width asked for."""
+    for width in (416, 640):
+        for i in range(6):
+            img, inst = render_frame(np.random.default_rng([5, 0, i, 7]), "train", width)
+            h, w = img.shape[:2]
+            assert w == width and round(h * 416 / w) in (312, 234, 416)
+            assert all(m.shape == (h, w) for _, m in inst)
+            for c, m in inst:
+                box = mask_box(m)
+                assert box is not None
+                if c == PART_CLASS_ID:  # parts span 12-60 % of the frame at every width
+                    assert 0.05 * w <= max(box[2] - box[0], box[3] - box[1]) <= 0.8 * w
+    with pytest.raises(ValueError, match="width"):
+        write_randomized(Path("unused"), {"train": 1}, seed=0, width=20)
 
 
 def test_external_painter_labels_its_own_defects_on_our_parts(tmp_path: Path) -> None:

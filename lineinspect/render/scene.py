@@ -90,8 +90,9 @@ def make_belt(rng: np.random.Generator, h: int, w: int, params: RenderParams, lo
 
 
 def place(canvas: np.ndarray, part: PlacedPart, cx: float, cy: float,
-          masks: list[tuple[int, np.ndarray]]) -> None:
-    """Alpha-blend ``part`` centred at (cx, cy) with a soft shadow; append its clipped masks."""
+          masks: list[tuple[int, np.ndarray]], part_class: int | None = None) -> None:
+    """Alpha-blend ``part`` centred at (cx, cy) with a soft shadow; append its clipped masks
+    (with ``part_class``, the visible part's own mask first)."""
     h, w = canvas.shape[:2]
     s = part.alpha.shape[0]
     x0, y0 = round(cx - s / 2), round(cy - s / 2)
@@ -110,6 +111,8 @@ def place(canvas: np.ndarray, part: PlacedPart, cx: float, cy: float,
     for _, m in masks:  # a part placed on top hides the defects under it
         m &= ~covered
     dst[:] = dst * (1.0 - a) + part.bgr[sy0:sy1, sx0:sx1] * a
+    if part_class is not None:
+        masks.append((part_class, covered.copy()))
     for d in part.defects:
         full = np.zeros((h, w), bool)
         full[y0 + sy0:y0 + sy1, x0 + sx0:x0 + sx1] = d.mask[sy0:sy1, sx0:sx1]
@@ -132,9 +135,13 @@ def finish(rng: np.random.Generator, img: np.ndarray, look: Look) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def render_image(rng: np.random.Generator, h: int, w: int,
-                 params: RenderParams) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
-    """One still: 1–2 parts on a belt. Returns (BGR uint8, [(class_id, mask HxW bool)])."""
+def render_image(rng: np.random.Generator, h: int, w: int, params: RenderParams,
+                 part_class: int | None = None) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+    """One still: 1–2 parts on a belt. Returns (BGR uint8, [(class_id, mask HxW bool)]).
+
+    With ``part_class`` every visible part is labelled too (the v3 detector's ``part``); the
+    pixels and the defects are the same either way: no random draw depends on it.
+    """
     look = sample_look(rng, params)
     period = int(rng.integers(40, 90))
     canvas = make_belt(rng, h, w, params, look, period)[:, :w].copy()
@@ -158,7 +165,7 @@ def render_image(rng: np.random.Generator, h: int, w: int,
         has = not clean_image and (not placed[:-1] or rng.random() < 0.8)
         n_def = int(rng.integers(1, params.max_defects + 1)) if has else 0
         part = make_part(rng, radius, params, look, n_def)
-        place(canvas, part, cx, cy, masks)
+        place(canvas, part, cx, cy, masks, part_class)
     img = finish(rng, canvas, look)
     kept = [(c, m) for c, m in masks if m.sum() >= 6]
     return img, kept

@@ -25,11 +25,13 @@ from models.data.layout import SPLIT_IDS, write_split_dataset
 from models.data.synth import yolo_box_line
 
 RECIPE_VERSION = 1
-# (width, height) at the model input, and the share of frames rendered at a camera's resolution
-# (640 wide) and scaled down.
+# (width, height) at a 416-wide model input (other widths scale them), and the share of frames
+# rendered at a camera's resolution (640 wide for a 416 input, the same ratio for others) and
+# scaled down.
 ASPECTS = ((416, 312), (416, 234), (416, 416))
 P_DOWNSCALED = 0.5
 CAMERA_WIDTH = 640
+DEFAULT_WIDTH = 416
 
 
 def _shrink(img: np.ndarray, inst: list[Instance], w: int,
@@ -44,13 +46,15 @@ def _shrink(img: np.ndarray, inst: list[Instance], w: int,
     return small, out
 
 
-def render_frame(rng: np.random.Generator, world_name: str) -> tuple[np.ndarray, list[Instance]]:
-    """One training frame at the model input size, with its instances."""
-    w, h = ASPECTS[int(rng.choice(len(ASPECTS), p=[0.5, 0.25, 0.25]))]
+def render_frame(rng: np.random.Generator, world_name: str,
+                 width: int = DEFAULT_WIDTH) -> tuple[np.ndarray, list[Instance]]:
+    """One training frame ``width`` pixels wide (the model input), with its instances."""
+    aw, ah = ASPECTS[int(rng.choice(len(ASPECTS), p=[0.5, 0.25, 0.25]))]
+    w, h = width, round(ah * width / aw)
     world = WORLDS[world_name]
     if rng.random() < P_DOWNSCALED:
-        big_h = round(h * CAMERA_WIDTH / w)
-        img, inst = render_still(rng, big_h, CAMERA_WIDTH, world)
+        big_w = round(CAMERA_WIDTH * width / DEFAULT_WIDTH)
+        img, inst = render_still(rng, round(h * big_w / w), big_w, world)
         return _shrink(img, inst, w, h)
     return render_still(rng, h, w, world)
 
@@ -78,19 +82,22 @@ def write_sample(out: Path, split: str, name: str, img: np.ndarray,
     return {"file_name": f"images/{split}/{name}.jpg", "width": w, "height": h, "anns": anns}
 
 
-def _render_one(args: tuple[str, int, int, str, Path]) -> dict[str, Any]:
-    split, index, seed, world_name, out = args
+def _render_one(args: tuple[str, int, int, str, Path, int]) -> dict[str, Any]:
+    split, index, seed, world_name, out, width = args
     rng = np.random.default_rng([seed, SPLIT_IDS[split], index, 7])
-    img, inst = render_frame(rng, world_name)
+    img, inst = render_frame(rng, world_name, width)
     return write_sample(out, split, f"{index:06d}", img, inst)
 
 
 def write_randomized(out: Path, counts: dict[str, int], seed: int, world: str = "train",
-                     workers: int = 2) -> Path:
-    """Render the dataset and return the path of its ``data.yaml``."""
+                     workers: int = 2, width: int = DEFAULT_WIDTH) -> Path:
+    """Render the dataset (frames ``width`` pixels wide) and return its ``data.yaml`` path."""
     if world not in WORLDS:
         raise ValueError(f"unknown world {world!r}; choose one of {sorted(WORLDS)}")
+    if not 64 <= width <= 2048:
+        raise ValueError(f"frame width {width} is outside 64..2048 pixels")
     recipe = {"generator": "lineinspect.models.data.randomized", "recipe_version": RECIPE_VERSION,
-              "seed": seed, "counts": counts, "world": asdict(WORLDS[world])}
+              "seed": seed, "counts": counts, "width": width, "world": asdict(WORLDS[world])}
     return write_split_dataset(out, counts, DETECTOR_CLASSES, recipe, _render_one,
-                               lambda split, i: (split, i, seed, world, out.resolve()), workers)
+                               lambda split, i: (split, i, seed, world, out.resolve(), width),
+                               workers)

@@ -25,6 +25,7 @@ import numpy as np
 
 from lineinspect.masks import mask_box, rle_encode
 from lineinspect.render.params import CLASS_NAMES, PRESETS
+from lineinspect.render.randomized import DETECTOR_CLASSES, PART_CLASS_ID
 from lineinspect.render.scene import polygon_of, render_image
 from models.data.layout import SPLIT_IDS, write_split_dataset
 
@@ -38,11 +39,11 @@ def yolo_box_line(class_id: int, box: Sequence[int], width: int, height: int) ->
             f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
 
 
-def _render_one(args: tuple[str, int, int, int, str, Path]) -> dict[str, Any]:
-    split, index, seed, size, preset, out = args
+def _render_one(args: tuple[str, int, int, int, str, Path, bool]) -> dict[str, Any]:
+    split, index, seed, size, preset, out, parts = args
     rng = np.random.default_rng([seed, SPLIT_IDS[split], index])
     params = PRESETS[preset]
-    img, masks = render_image(rng, size, size, params)
+    img, masks = render_image(rng, size, size, params, PART_CLASS_ID if parts else None)
     name = f"{index:06d}"
     q = int(rng.integers(*params.jpeg_quality))
     cv2.imwrite(str(out / "images" / split / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, q])
@@ -66,15 +67,19 @@ def _render_one(args: tuple[str, int, int, int, str, Path]) -> dict[str, Any]:
 
 
 def write_dataset(out: Path, counts: dict[str, int], seed: int, size: int = 320,
-                  preset: str = "train", workers: int = 2) -> Path:
-    """Render the dataset and return the path of its ``data.yaml``."""
+                  preset: str = "train", workers: int = 2, parts: bool = False) -> Path:
+    """Render the dataset and return the path of its ``data.yaml``.
+
+    ``parts`` labels every visible part as class ``part`` (id 3, the v3 detector's classes) on
+    the same images, so this renderer's stills can train beside the randomised world's.
+    """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     recipe = {"generator": "lineinspect.models.data.synth", "recipe_version": RECIPE_VERSION,
               "seed": seed, "counts": counts, "image_size": size, "preset": preset,
-              "params": asdict(PRESETS[preset])}
+              "parts": parts, "params": asdict(PRESETS[preset])}
     return write_split_dataset(
-        out, counts, CLASS_NAMES, recipe, _render_one,
-        lambda split, i: (split, i, seed, size, preset, out.resolve()), workers,
+        out, counts, DETECTOR_CLASSES if parts else CLASS_NAMES, recipe, _render_one,
+        lambda split, i: (split, i, seed, size, preset, out.resolve(), parts), workers,
         split_stats=lambda records: {"defect_free_images": sum(1 for r in records
                                                                if not r["anns"])})

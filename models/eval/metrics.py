@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 # numpy 2 renamed trapz; JetPack images still ship numpy 1.x.
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+_trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")  # noqa: B009
 F32 = npt.NDArray[np.float32]
 
 

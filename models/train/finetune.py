@@ -94,8 +94,10 @@ def class_union(base: list[str], theirs: list[str]) -> tuple[list[str], dict[int
     return names, {i: names.index(n) for i, n in enumerate(theirs)}
 
 
-def prepare_data(cfg: FinetuneConfig, base_names: list[str]) -> tuple[Path, dict[str, Any]]:
-    """The training set: the user's frames (ids mapped) + replay frames; returns its data.yaml."""
+def prepare_data(cfg: FinetuneConfig, base_names: list[str],
+                 width: int = 416) -> tuple[Path, dict[str, Any]]:
+    """The training set: the user's frames (ids mapped) + replay frames ``width`` pixels wide (the
+    model input); returns its data.yaml."""
     from models.data.randomized import write_randomized
 
     root, splits, theirs = load_data_yaml(cfg.data)
@@ -111,7 +113,7 @@ def prepare_data(cfg: FinetuneConfig, base_names: list[str]) -> tuple[Path, dict
     if cfg.replay:
         replay_src = work / "replay-src"
         if not (replay_src / "data.yaml").is_file():
-            write_randomized(replay_src, {"train": cfg.replay}, seed=cfg.replay_seed)
+            write_randomized(replay_src, {"train": cfg.replay}, seed=cfg.replay_seed, width=width)
         _, _, synth_names = load_data_yaml(replay_src / "data.yaml")
         synth_map = {i: names.index(n) for i, n in enumerate(synth_names) if n in names}
         _relabel(replay_src / "images" / "train", work / "replay", synth_map)
@@ -141,7 +143,7 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         imgsz = cfg.imgsz or shipped_size
     if not base.is_file():
         raise FileNotFoundError(f"base checkpoint {base} not found")
-    data_yaml, data_info = prepare_data(cfg, load_checkpoint_info(base)["names"])
+    data_yaml, data_info = prepare_data(cfg, load_checkpoint_info(base)["names"], imgsz)
     t0 = time.monotonic()
     best = train_detector(TrainConfig(
         data=data_yaml, model=str(base), epochs=cfg.epochs, imgsz=imgsz, batch=cfg.batch,

@@ -1,5 +1,5 @@
-"""The refiner network: a small Mask2Former (Swin backbone), built from config, no pretrained
-weights, and the graph wrapper that takes the edge's crops as they are.
+"""The refiner network: a small Mask2Former (Swin or ResNet backbone), built from config, no
+pretrained weights, and the graph wrapper that takes the edge's crops as they are.
 
 :class:`RefinerGraph` is what is exported: its input is the uint8 BGR crop batch
 ``(B, S, S, 3)`` exactly as :func:`lineinspect.crops.crop_image` makes it, and it does the
@@ -11,7 +11,7 @@ logits ``(B, Q, S/4, S/4)``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +29,10 @@ class RefinerArch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input_size: int = Field(160, ge=32, multiple_of=32)
+    # swin: the backbone v1 shipped with. resnet: basic residual blocks (channels embed_dim x
+    # 1, 2, 4, 8); convolutions see each pixel's neighbours from the first layer, which a
+    # from-scratch backbone on a few thousand crops learns faster than patch attention.
+    backbone: Literal["swin", "resnet"] = "swin"
     embed_dim: int = Field(32, ge=8)
     depths: tuple[int, ...] = (1, 1, 2, 1)
     num_heads: tuple[int, ...] = (1, 2, 4, 8)
@@ -43,16 +47,10 @@ class RefinerArch(BaseModel):
 
 def build_model(arch: RefinerArch) -> Any:
     """A freshly initialised ``Mask2FormerForUniversalSegmentation`` (nothing downloaded)."""
-    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, SwinConfig
+    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation
 
-    # Plain dicts: transformers 5's typed config signatures do not list the inherited kwargs
-    # (out_features, num_labels, id2label) that these configs still take.
-    backbone_kw: dict[str, Any] = {
-        "embed_dim": arch.embed_dim, "depths": list(arch.depths),
-        "num_heads": list(arch.num_heads), "window_size": arch.window_size,
-        "image_size": arch.input_size, "out_features": ["stage1", "stage2", "stage3", "stage4"]}
     kw: dict[str, Any] = {
-        "backbone_config": SwinConfig(**backbone_kw), "num_labels": len(arch.class_names),
+        "backbone_config": _backbone_config(arch), "num_labels": len(arch.class_names),
         "num_queries": arch.num_queries, "hidden_dim": arch.hidden_dim,
         "mask_feature_size": arch.hidden_dim, "feature_size": arch.hidden_dim,
         "encoder_layers": arch.encoder_layers, "decoder_layers": arch.decoder_layers,
@@ -62,6 +60,25 @@ def build_model(arch: RefinerArch) -> Any:
         "label2id": {n: i for i, n in enumerate(arch.class_names)}}
     cfg = Mask2FormerConfig(**kw)
     return Mask2FormerForUniversalSegmentation(cfg)
+
+
+def _backbone_config(arch: RefinerArch) -> Any:
+    from transformers import ResNetConfig, SwinConfig
+
+    # Plain dicts: transformers 5's typed config signatures do not list the inherited kwargs
+    # (out_features, num_labels, id2label) that these configs still take.
+    stages = [f"stage{i + 1}" for i in range(len(arch.depths))]
+    if arch.backbone == "resnet":
+        res_kw: dict[str, Any] = {
+            "embedding_size": arch.embed_dim, "depths": list(arch.depths),
+            "hidden_sizes": [arch.embed_dim * 2 ** i for i in range(len(arch.depths))],
+            "layer_type": "basic", "out_features": stages}
+        return ResNetConfig(**res_kw)
+    swin_kw: dict[str, Any] = {
+        "embed_dim": arch.embed_dim, "depths": list(arch.depths),
+        "num_heads": list(arch.num_heads), "window_size": arch.window_size,
+        "image_size": arch.input_size, "out_features": stages}
+    return SwinConfig(**swin_kw)
 
 
 def pixel_values(crops: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,9 @@
 # none of our extras: ultralytics travels as a wheel; models.train.timeboxed needs nothing else.
 # Environment (run): DEV_START (checkpoint; default the committed v3 work in progress),
 # DEV_MINUTES (training budget, default 6), DEV_TRAIN (frames, default 12000), DEV_SEED (6: frames no
-# CPU stage has trained on; seeds 1, 3, 4 are stages A-C, 5 the next CPU stage),
-# DEV_BATCH (64), DEV_IMGSZ (416), DEV_DEVICE (0; "cpu" to rehearse it here with tiny sizes),
+# CPU stage has trained on; seeds 1, 3, 4 are stages A-C, 5 the 640 stage D),
+# DEV_BATCH (64), DEV_IMGSZ (416; frames are rendered this wide),
+# DEV_DEVICE (0; "cpu" to rehearse it here with tiny sizes),
 # DEV_WORK (rendered frames and runs; default /tmp/lineinspect-timeboxed).
 # Back here: export and score the weights with the project's own commands, e.g.
 #   lineinspect models export --weights <files_at>/best.pt --imgsz 416 --version 3 ...

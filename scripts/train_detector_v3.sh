@@ -46,9 +46,28 @@ done
 #    `part`), AdamW (auto). The epoch count sets the learning-rate schedule: a resumed run keeps
 #    the count it started with. A machine whose state does not outlive a session continues
 #    from the weights an earlier session committed (models/checkpoints/, see its README):
-#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-f V3_SEED=5 bash ...
+#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-e V3_SEED=7 \
+#      V3_IMGSZ=640 V3_IMAGES=4800 V3_CLASSIC=1200 V3_EPOCHS=3 bash ...   (the wip is at 640 px)
+#    V3_CLASSIC=N adds N of v2's stills (its own renderer, parts labelled, seed 100 + V3_SEED,
+#    as wide as the input) to the training frames, so v3 keeps what v2 does in distribution.
 NAME="${V3_NAME:-v3-a}"
-"$LI" models train-detector --data "data/$TRAIN/data.yaml" --model "${V3_START:-v2-recovered.pt}" \
+DATA="data/$TRAIN/data.yaml"
+if [ "${V3_CLASSIC:-0}" -gt 0 ]; then
+    CLASSIC="classic-parts-s$SEED-n$V3_CLASSIC-w$IMGSZ"
+    [ -f "data/$CLASSIC/data.yaml" ] || "$LI" models synth --parts --out "data/$CLASSIC" \
+        --train "$V3_CLASSIC" --val 0 --seed "$((100 + SEED))" --size "$IMGSZ"
+    DATA="data/mix-$TRAIN-$CLASSIC.yaml"
+    [ -f "$DATA" ] || "$VENV/bin/python" - "$DIR" "$TRAIN" "$CLASSIC" "$DATA" <<'PY'
+import sys, yaml
+root, train, classic, out = sys.argv[1:]
+doc = yaml.safe_load(open(f"{root}/data/{train}/data.yaml"))
+doc["train"] = [f"{root}/data/{train}/images/train", f"{root}/data/{classic}/images/train"]
+doc["val"] = f"{root}/data/{train}/images/val"
+doc["path"] = root
+open(out, "w").write(yaml.safe_dump(doc, sort_keys=False))
+PY
+fi
+"$LI" models train-detector --data "$DATA" --model "${V3_START:-v2-recovered.pt}" \
     --epochs "${V3_EPOCHS:-6}" --imgsz "$IMGSZ" --batch 16 --workers 2 --close-mosaic 2 --name "$NAME" \
     --project runs/detect
 

@@ -104,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
 
     cores = os.cpu_count() or 1
     began = time.monotonic()
-    data = args.work / f"data-{args.world}-s{args.seed}-{args.train}"
+    data = args.work / f"data-{args.world}-s{args.seed}-{args.train}-w{args.imgsz}"
     yaml_path = data / "data.yaml"
-    if not yaml_path.exists():
+    if not yaml_path.exists():  # frames as wide as the model input, as the edge letterbox makes
         write_randomized(data, {"train": args.train, "val": args.val}, args.seed, args.world,
-                         workers=cores)
+                         workers=cores, width=args.imgsz)
     render_s = time.monotonic() - began
     print(f"rendered {args.train}+{args.val} frames in {render_s:.0f} s on {cores} cores",
           flush=True)

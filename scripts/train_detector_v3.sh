@@ -31,22 +31,25 @@ SEED="${V3_SEED:-1}"
 IMGSZ="${V3_IMGSZ:-416}"
 W="$( [ "$IMGSZ" = 416 ] || echo "-w$IMGSZ" )"
 TRAIN="rand-train$( [ "$SEED" = 1 ] || echo "-s$SEED" )$W"
-HELDOUT="rand-heldout$W"
+# H names the held-out world's revision: h2 added the `link` family (stop 20), so its sets are
+# rendered afresh and figures are only compared within one revision.
+H="h2"
+HELDOUT="rand-heldout-$H$W"
 [ -f "data/$TRAIN/data.yaml" ] || "$LI" models synth --world train --out "data/$TRAIN" \
     --train "${V3_IMAGES:-6000}" --val 400 --seed "$SEED" --size "$IMGSZ"
 [ -f "data/$HELDOUT/data.yaml" ] || "$LI" models synth --world heldout \
     --out "data/$HELDOUT" --train 0 --val 0 --test 400 --seed 1000 --size "$IMGSZ"
 [ -f data/external/data.yaml ] || "$LI" models synth-external --out data/external --count 300
 for s in 1000 1001 1002; do
-    [ -f "videos/heldout-$s.gt.jsonl" ] || "$LI" models synth-video --world heldout --seed "$s" \
-        --seconds 30 --out "videos/heldout-$s.mp4"
+    [ -f "videos/heldout-$H-$s.gt.jsonl" ] || "$LI" models synth-video --world heldout \
+        --seed "$s" --seconds 30 --out "videos/heldout-$H-$s.mp4"
 done
 
 # 3. Stage A: V3_EPOCHS (default 6) epochs at 416 from the v2 weights (a new head row for
 #    `part`), AdamW (auto). The epoch count sets the learning-rate schedule: a resumed run keeps
 #    the count it started with. A machine whose state does not outlive a session continues
 #    from the weights an earlier session committed (models/checkpoints/, see its README):
-#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-e V3_SEED=7 \
+#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-e640 V3_SEED=7 \
 #      V3_IMGSZ=640 V3_IMAGES=4800 V3_CLASSIC=1200 V3_EPOCHS=3 bash ...   (the wip is at 640 px)
 #    V3_CLASSIC=N adds N of v2's stills (its own renderer, parts labelled, seed 100 + V3_SEED,
 #    as wide as the input) to the training frames, so v3 keeps what v2 does in distribution.
@@ -79,6 +82,6 @@ if [ "${1:-}" = "eval" ]; then
         "$LI" models eval --model export/lineinspect-det-v3.onnx --data "data/$set/data.yaml" \
             --split test --json "evals/v3-$set.json"
     done
-    "$LI" models eval-events --model export/lineinspect-det-v3.onnx --video videos/*.mp4 \
+    "$LI" models eval-events --model export/lineinspect-det-v3.onnx --video videos/heldout-$H-*.mp4 \
         --workdir evals/ev-v3 --json evals/v3-events-heldout.json
 fi

@@ -197,3 +197,20 @@ def test_clutter_draws_distractors_that_are_never_labelled() -> None:
             if c != PART_CLASS_ID:
                 assert (m & every_part).sum() >= 0.9 * m.sum()
 
+
+
+def test_design_features_change_only_the_solid_part_and_are_never_labelled() -> None:
+    from lineinspect.render.features import add_features
+
+    size, r = 200, 80.0
+    painted_any = False
+    for seed in range(12):
+        alpha8 = FAMILIES["plate"](np.random.default_rng(seed), size, r)
+        bgr = np.full((size, size, 3), 120.0, np.float32)
+        n = add_features(np.random.default_rng(seed), bgr, alpha8, r)
+        changed = np.abs(bgr - 120.0).max(axis=2) > 1.0
+        assert not (changed & (alpha8 == 0)).any(), "a feature spilled off the part"
+        painted_any |= n > 0 and changed.any()
+    assert painted_any
+    # Training only: held-out holes must stay a test of what the model learned from these.
+    assert TRAIN_WORLD.p_features > 0 and HELDOUT_WORLD.p_features == 0

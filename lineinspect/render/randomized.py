@@ -21,6 +21,7 @@ from lineinspect.classes import PART_CLASS
 from lineinspect.render.backgrounds import make_background
 from lineinspect.render.clutter import add_clutter
 from lineinspect.render.families import FAMILIES, ROUND_FAMILIES
+from lineinspect.render.features import add_features
 from lineinspect.render.materials import FINISHES
 from lineinspect.render.optics import Camera, compress, develop, light_field, sample_camera
 from lineinspect.render.params import CLASS_NAMES
@@ -106,6 +107,8 @@ def make_sprite(rng: np.random.Generator, world: World, radius: float, n_defects
         finish = "machined"
     bgr, under = FINISHES[finish](rng, size, radius)
     _bevel(alpha8, bgr, radius, rng)
+    if world.p_features > 0 and rng.random() < world.p_features:
+        add_features(rng, bgr, alpha8, radius)
     defects = _paint_defects(rng, bgr, under, alpha8, radius, world.styles, n_defects, floor)
     m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-180, 180), 1.0)
 

@@ -1,7 +1,7 @@
 """Which parts, finishes, backgrounds and defect styles a dataset may draw from.
 
 A :class:`World` is the list of families each randomised choice is made from. Training uses
-:data:`TRAIN_WORLD`; :data:`HELDOUT_WORLD` is made only of what training never sees — two part
+:data:`TRAIN_WORLD`; :data:`HELDOUT_WORLD` is made only of what training never sees — three part
 families, two background families and one defect style — so its figures say how the detector does
 on a line it has never met (leave-family-out). :func:`check_disjoint` guards that split.
 """
@@ -16,7 +16,7 @@ from lineinspect.render.families import FAMILIES
 from lineinspect.render.materials import FINISHES
 from lineinspect.render.styles import STYLES
 
-HELDOUT_FAMILIES = ("flange", "bracket")
+HELDOUT_FAMILIES = ("flange", "bracket", "link")
 HELDOUT_BACKGROUNDS = ("rollers", "mesh")
 HELDOUT_STYLES = ("scratch-scuff",)
 
@@ -36,6 +36,9 @@ class World:
     max_parts: int = 4
     # Share of stills with distractors drawn under the parts (lineinspect.render.clutter).
     p_clutter: float = 0.0
+    # Share of parts with design features painted on (lineinspect.render.features): round spots
+    # that are not dents. Training only, so held-out holes stay a fair test.
+    p_features: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -60,6 +63,7 @@ TRAIN_WORLD = World(
     backgrounds=_without(BACKGROUNDS, HELDOUT_BACKGROUNDS),
     styles=_without(STYLES, HELDOUT_STYLES),
     p_clutter=0.5,
+    p_features=0.4,
 )
 HELDOUT_WORLD = World(
     name="heldout",

@@ -19,7 +19,7 @@ def _train(args: argparse.Namespace) -> int:
         arch=RefinerArch(input_size=args.size, backbone=args.backbone), crops=args.crops,
         seed=args.seed, epochs=args.epochs, batch=args.batch, lr=args.lr, threads=args.threads,
         out=args.out, name=args.name, resume=not args.no_resume, tracking_uri=args.tracking_uri,
-        init=args.init)
+        init=args.init, frame_widths=tuple(args.frame_width))
     print(f"checkpoint: {train_refiner(cfg)}")
     return 0
 
@@ -38,7 +38,8 @@ def _eval(args: argparse.Namespace) -> int:
     from models.eval.masks import MaskEvalConfig, evaluate_refiner
 
     cfg = MaskEvalConfig(model=args.model, count=args.count, seed=args.seed, world=args.world,
-                         detector=args.detector, frames=args.frames)
+                         detector=args.detector, frames=args.frames,
+                         frame_width=args.frame_width)
     report = evaluate_refiner(cfg)
     text = json.dumps(report, indent=2)
     print(text)
@@ -72,6 +73,8 @@ def add_refiner_parsers(msub: argparse._SubParsersAction) -> None:
     t.add_argument("--backbone", choices=("swin", "resnet"), default="swin",
                    help="backbone built from config (default swin, as v1)")
     t.add_argument("--crops", type=int, default=6000, help="training crops (default 6000)")
+    t.add_argument("--frame-width", type=int, nargs="+", default=[416],
+                   help="widths of the frames crops are cut from, cycled (default 416)")
     t.add_argument("--epochs", type=int, default=6)
     t.add_argument("--batch", type=int, default=8)
     t.add_argument("--lr", type=float, default=5e-4)
@@ -105,6 +108,8 @@ def add_refiner_parsers(msub: argparse._SubParsersAction) -> None:
     v.add_argument("--count", type=int, default=400, help="defect crops to score (default 400)")
     v.add_argument("--seed", type=int, default=9001, help="held-out seed (default 9001)")
     v.add_argument("--world", default="heldout", choices=["train", "heldout", "all"])
+    v.add_argument("--frame-width", type=int, default=416,
+                   help="width of the rendered frames in px (default 416; cameras: 640 and up)")
     v.add_argument("--detector", type=Path, default=None,
                    help="detector .onnx: also score crops around its true-positive boxes")
     v.add_argument("--frames", type=int, default=150,

@@ -64,3 +64,15 @@ def test_summarise_means_and_medians_per_class() -> None:
 def test_resolution_ceiling_is_near_perfect_for_a_fine_grid() -> None:
     got = resolution_ceiling([128], count=8, seed=5)
     assert got["128"] and all(0.7 < v <= 1.0 for v in got["128"].values())
+
+
+@pytest.mark.parametrize("width", [416, 640])
+def test_held_out_cases_are_cut_from_frames_of_the_asked_width(width: int, tmp_path) -> None:
+    from models.eval.masks import MaskEvalConfig, jittered_cases
+
+    cfg = MaskEvalConfig(model=tmp_path / "unused.onnx", count=5, frame_width=width)
+    cases = list(jittered_cases(cfg, pad=0.25, min_side=24.0))
+    assert len(cases) == 5
+    for case in cases:
+        assert case.image.shape[1] == width and case.truth.shape == case.image.shape[:2]
+        assert 0 <= case.class_id < 3 and case.truth.any()

@@ -62,3 +62,12 @@ def test_jitter_moves_each_edge_a_little_and_never_collapses(box) -> None:
         assert x2 - x1 >= 1.0 - 1e-9 and y2 - y1 >= 1.0 - 1e-9
         assert abs(x1 - box[0]) <= max(0.15 * w, 1.0) + 1e-9
         assert abs(y2 - box[3]) <= max(0.15 * h, 1.0) + 1e-9
+
+
+def test_crops_come_from_frames_of_each_width_asked_for() -> None:
+    """Several widths: the refiner meets defects at the pixel scales of several cameras."""
+    crops = make_crops(30, seed=5, size=64, keep_frame_mask=True, widths=(416, 640))
+    widths = {c.frame_mask.shape[1] for c in crops if c.frame_mask is not None}
+    assert widths == {416, 640}
+    default = make_crops(6, seed=5, size=64, keep_frame_mask=True)
+    assert {c.frame_mask.shape[1] for c in default if c.frame_mask is not None} == {416}

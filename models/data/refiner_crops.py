@@ -36,7 +36,7 @@ from lineinspect.crops import (
 )
 from lineinspect.masks import mask_box
 from lineinspect.render.randomized import PART_CLASS_ID, Instance
-from models.data.randomized import render_frame
+from models.data.randomized import DEFAULT_WIDTH, render_frame
 
 Box = tuple[float, float, float, float]
 MIN_JITTER = 0.02
@@ -121,13 +121,16 @@ def crops_of_frame(rng: np.random.Generator, image: npt.NDArray[np.uint8],
 
 def make_crops(count: int, seed: int, size: int, world: str = "train", pad: float = DEFAULT_PAD,
                min_side: float = DEFAULT_MIN_SIDE, max_jitter: float = MAX_JITTER,
-               keep_frame_mask: bool = False) -> list[CropSample]:
-    """``count`` crops from frames ``(seed, 0), (seed, 1), …`` of ``world``, in order."""
+               keep_frame_mask: bool = False,
+               widths: tuple[int, ...] = (DEFAULT_WIDTH,)) -> list[CropSample]:
+    """``count`` crops from frames ``(seed, 0), (seed, 1), …`` of ``world``, in order; frame
+    ``i`` is ``widths[i % len(widths)]`` pixels wide (several widths: defects at several pixel
+    scales, as cameras of different resolution see them)."""
     out: list[CropSample] = []
     index = 0
     while len(out) < count:
         rng = np.random.default_rng([seed, index, _STREAM])
-        image, instances = render_frame(rng, world)
+        image, instances = render_frame(rng, world, widths[index % len(widths)])
         out.extend(crops_of_frame(rng, image, instances, size, pad, min_side, max_jitter,
                                   keep_frame_mask))
         index += 1

@@ -42,6 +42,8 @@ class RefinerTrainConfig(BaseModel):
     pad: float = DEFAULT_PAD
     min_side: float = DEFAULT_MIN_SIDE
     max_jitter: float = Field(MAX_JITTER, ge=0, le=0.5)
+    frame_widths: tuple[int, ...] = Field((416,), min_length=1,
+                                          description="widths of the frames crops are cut from")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's)")
     out: Path = Path("runs/refiner")
     name: str = "lineinspect-refiner"
@@ -50,6 +52,15 @@ class RefinerTrainConfig(BaseModel):
                               "architecture must match), fresh optimizer and schedule")
     tracking_uri: str | None = Field(None, description="default: sqlite mlflow.db in the run dir")
     experiment: str = "lineinspect-refiner"
+
+
+def warm_startable(saved: RefinerArch, wanted: RefinerArch) -> bool:
+    """Whether weights trained as ``saved`` load into ``wanted``: equal but for the crop size.
+
+    Convolutions, windowed attention and sine position codes carry no weight tied to the input
+    size, so a model can continue at a finer resolution.
+    """
+    return saved.model_copy(update={"input_size": wanted.input_size}) == wanted
 
 
 def _augment(sample: CropSample, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +159,9 @@ def train_refiner(cfg: RefinerTrainConfig) -> Path:
     state = _restore(last, model, opt, sched, rng) if cfg.resume and last.exists() else None
     if state is None and cfg.init is not None:
         warm = torch.load(cfg.init, map_location="cpu", weights_only=False)
-        if RefinerArch.model_validate(warm["arch"]) != cfg.arch:
-            raise ValueError(f"--init {cfg.init}: its architecture differs from this run's")
+        if not warm_startable(RefinerArch.model_validate(warm["arch"]), cfg.arch):
+            raise ValueError(f"--init {cfg.init}: its architecture differs from this run's "
+                             "(only the crop size may change)")
         model.load_state_dict(warm["model"])
     first = state["epoch"] + 1 if state else 1
     elapsed = float(state["train_seconds"]) if state else 0.0
@@ -158,7 +170,7 @@ def train_refiner(cfg: RefinerTrainConfig) -> Path:
     mlflow = _logger(cfg, run_dir)
     try:
         data = make_crops(cfg.crops, cfg.seed, cfg.arch.input_size, "train", cfg.pad,
-                          cfg.min_side, cfg.max_jitter)
+                          cfg.min_side, cfg.max_jitter, widths=cfg.frame_widths)
         mlflow.log_metric("params", count_params(model))
         for epoch in range(first, cfg.epochs + 1):
             t0, c0 = time.perf_counter(), time.process_time()

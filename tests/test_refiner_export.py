@@ -46,11 +46,13 @@ def test_onnx_matches_torch_on_a_batch(exported: tuple[Path, Path]) -> None:
 
 
 def test_manifest_describes_the_file(exported: tuple[Path, Path]) -> None:
-    _, path = exported
+    ckpt, path = exported
     m = load_refiner_manifest(manifest_path_for(path))
     assert m.sha256 == sha256_file(path) and m.file == path.name
     assert m.input.size == 64 and m.crop.pad == 0.25 and m.crop.min_side == 24.0
     assert m.class_names == ["scratch", "crack", "dent"]
+    _, arch, _ = load_refiner(ckpt)
+    assert m.architecture == f"mask2former-{arch.backbone}"  # what a reader of the manifest sees
     assert max(m.metrics["export_parity"].values()) < 1e-3
     r = Refiner(path)
     crops = np.zeros((2, 64, 64, 3), np.uint8)

@@ -123,6 +123,7 @@ def build_manifest(path: Path, cfg: RefinerExportConfig, state: dict[str, Any], 
     size = int(arch["input_size"])
     return RefinerManifest(
         name=cfg.name, version=cfg.version, class_names=list(arch["class_names"]),
+        architecture=f"mask2former-{arch.get('backbone', 'swin')}",
         input=RefinerInput(name=INPUT, size=size, mean_rgb=MEAN_RGB, std_rgb=STD_RGB),
         crop=CropSpec(pad=float(train_cfg.get("pad", 0.25)),
                       min_side=float(train_cfg.get("min_side", 24.0))),

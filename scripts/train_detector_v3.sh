@@ -49,7 +49,7 @@ done
 #    `part`), AdamW (auto). The epoch count sets the learning-rate schedule: a resumed run keeps
 #    the count it started with. A machine whose state does not outlive a session continues
 #    from the weights an earlier session committed (models/checkpoints/, see its README):
-#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-g640 V3_SEED=9 \
+#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-h640 V3_SEED=10 \
 #      V3_IMGSZ=640 V3_IMAGES=3600 V3_CLASSIC=900 V3_EPOCHS=3 bash ...   (the wip is at 640 px)
 #    V3_CLASSIC=N adds N of v2's stills (its own renderer, parts labelled, seed 100 + V3_SEED,
 #    as wide as the input) to the training frames, so v3 keeps what v2 does in distribution.

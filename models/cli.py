@@ -57,7 +57,8 @@ def _synth_conveyor(args: argparse.Namespace) -> int:
     first, n_train, n_val = args.first_seed, args.train_scenes, args.val_scenes
     data = write_conveyor_dataset(
         args.out, range(first, first + n_train), range(first + n_train, first + n_train + n_val),
-        frames=args.frames, every=args.every, size=args.size, world=args.world)
+        frames=args.frames, every=args.every, size=args.size, world=args.world,
+        first_frame=args.first_frame)
     print(f"wrote {(n_train + n_val) * args.frames} frames; dataset file: {data}")
     return 0
 
@@ -248,7 +249,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--size", type=int, default=320, help="image width in pixels (default 320)")
     c.add_argument("--world", default=None, choices=["train", "heldout", "all"],
                    help="randomised lines of this world (parts labelled too; seeds 1000-1002 "
-                        "are the model card's evaluation lines and are refused)")
+                        "are the model card's evaluation lines and are refused before "
+                        "--first-frame 600)")
+    c.add_argument("--first-frame", type=int, default=0,
+                   help="first frame index of each scene (default 0); from 600 on, an "
+                        "evaluation line's later footage, none of its clip's parts in view")
     c.set_defaults(handler=_synth_conveyor)
 
     t = msub.add_parser("train-detector", help="train YOLOv8 offline, log to MLflow, resumable",

@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 import yaml
 
+from lineinspect.render.line import RandomConveyor
 from lineinspect.render.video import ConveyorScene, GroundTruth
-from models.data.conveyor_frames import EVAL_SEEDS, write_conveyor_dataset, yolo_lines
+from lineinspect.render.world import WORLDS
+from models.data.conveyor_frames import (
+    EVAL_SEEDS,
+    LINE_EVAL_SEEDS,
+    LINE_LATER_FRAME,
+    write_conveyor_dataset,
+    yolo_lines,
+)
 
 
 @pytest.mark.parametrize(("box", "size", "line"), [
@@ -70,3 +78,27 @@ def test_randomised_line_frames_label_parts_and_refuse_the_evaluation_lines(
     assert any(r[0] == "3" for r in rows)
     with pytest.raises(ValueError, match="evaluation"):
         write_conveyor_dataset(tmp_path / "bad", [1000], [6], world="heldout")
+
+
+def test_an_evaluation_line_is_trainable_only_after_its_clip(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="evaluation"):
+        write_conveyor_dataset(tmp_path / "early", [1000], [6], frames=1,
+                               world="heldout", first_frame=LINE_LATER_FRAME - 1)
+    assert not (tmp_path / "early").exists()
+    data = write_conveyor_dataset(tmp_path / "later", [1000], [6], frames=2, every=5,
+                                  size=320, world="heldout", first_frame=LINE_LATER_FRAME)
+    names = sorted(p.name for p in (data.parent / "images" / "train").iterdir())
+    assert names == [f"s1000_f{LINE_LATER_FRAME:05d}.jpg", f"s1000_f{LINE_LATER_FRAME + 5:05d}.jpg"]
+    with pytest.raises(ValueError, match="first_frame"):
+        write_conveyor_dataset(tmp_path / "neg", [5], [6], world="heldout", first_frame=-1)
+
+
+@pytest.mark.parametrize("seed", sorted(LINE_EVAL_SEEDS))
+def test_no_part_of_an_evaluation_clip_is_in_view_from_the_later_frame(seed: int) -> None:
+    # The card's line videos: 30 s at 15 fps (synth-video --seconds 30).
+    line = RandomConveyor(WORLDS["heldout"], seed, fps=15.0)
+    in_clip = {p.part_id for i in range(450) for p, _ in line.visible_parts(i)}
+    later = {p.part_id for i in range(LINE_LATER_FRAME, LINE_LATER_FRAME + 300)
+             for p, _ in line.visible_parts(i)}
+    assert in_clip and later
+    assert not in_clip & later

@@ -33,6 +33,11 @@ RECIPE_VERSION = 1
 EVAL_SEEDS = frozenset({0, 1})  # the conveyor scenes event-level recall is measured on
 # Randomised lines the model card's event recall is measured on (held-out world videos).
 LINE_EVAL_SEEDS = frozenset({1000, 1001, 1002})
+# Those videos are 30 s at 15 fps (frames 0-449) and a part crosses the frame in at most 6 s (90
+# frames, RandomConveyor's speed): from this frame on no part of an evaluation clip is in view.
+# Later frames of an evaluation line are that line's later footage, what a user labels to adapt
+# a model to their own line, so they may be trained on (the adaptation curve in the card).
+LINE_LATER_FRAME = 600
 
 
 def yolo_lines(truth: Sequence[GroundTruth], width: int, height: int) -> list[str]:
@@ -50,7 +55,8 @@ def _scene_truth(scene: ConveyorScene | RandomConveyor,
 
 
 def _write_split(out: Path, split: str, seeds: Sequence[int], frames: int, every: int,
-                 size: int, fps: float, world: World | None) -> dict[str, Any]:
+                 size: int, fps: float, world: World | None,
+                 first_frame: int = 0) -> dict[str, Any]:
     img_dir, lbl_dir = out / "images" / split, out / "labels" / split
     img_dir.mkdir(parents=True, exist_ok=True)
     lbl_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +68,7 @@ def _write_split(out: Path, split: str, seeds: Sequence[int], frames: int, every
                  else ConveyorScene(seed, fps=fps))
         dsize = (size, round(size * scene.height / scene.width))
         for k in range(frames):
-            index = k * every
+            index = first_frame + k * every
             img, truth = _scene_truth(scene, index)
             small = cv2.resize(img, dsize, interpolation=cv2.INTER_LINEAR)
             name = f"s{seed:04d}_f{index:05d}"
@@ -72,18 +78,25 @@ def _write_split(out: Path, split: str, seeds: Sequence[int], frames: int, every
             for t in truth:
                 per_class[t.class_id] += 1
             n += 1
-    return {"images": n, "seeds": list(seeds),
+    return {"images": n, "seeds": list(seeds), "first_frame": first_frame,
             "instances": dict(zip(names, per_class, strict=True))}
 
 
 def write_conveyor_dataset(out: Path, train_seeds: Sequence[int], val_seeds: Sequence[int],
                            frames: int = 40, every: int = 7, size: int = 320,
-                           fps: float = 15.0, world: str | None = None) -> Path:
-    """Render ``frames`` frames (one every ``every``) of each seed's scene; returns data.yaml.
+                           fps: float = 15.0, world: str | None = None,
+                           first_frame: int = 0) -> Path:
+    """Render ``frames`` frames (one every ``every``, from ``first_frame``) of each seed's
+    scene; returns data.yaml.
 
-    With ``world``, scenes are randomised lines of that world (four classes, parts labelled).
+    With ``world``, scenes are randomised lines of that world (four classes, parts labelled);
+    the evaluation lines are accepted from :data:`LINE_LATER_FRAME` on.
     """
+    if first_frame < 0:
+        raise ValueError(f"first_frame must be >= 0, got {first_frame}")
     eval_seeds = EVAL_SEEDS if world is None else LINE_EVAL_SEEDS
+    if world is not None and first_frame >= LINE_LATER_FRAME:
+        eval_seeds = frozenset()
     mixed = eval_seeds & set(train_seeds) | eval_seeds & set(val_seeds)
     if mixed:
         raise ValueError(f"seeds {sorted(mixed)} are the evaluation scenes; train on others")
@@ -93,7 +106,7 @@ def write_conveyor_dataset(out: Path, train_seeds: Sequence[int], val_seeds: Seq
         raise ValueError("frames and every must be >= 1")
     out = out.resolve()
     w = WORLDS[world] if world is not None else None
-    stats = {split: _write_split(out, split, seeds, frames, every, size, fps, w)
+    stats = {split: _write_split(out, split, seeds, frames, every, size, fps, w, first_frame)
              for split, seeds in (("train", train_seeds), ("val", val_seeds))}
     names = DETECTOR_CLASSES if w is not None else CLASS_NAMES
     data = {"path": str(out), "names": dict(enumerate(names)),

@@ -68,3 +68,13 @@ def test_finetune_one_epoch_offline_exports_a_model_the_edge_loads(tmp_path: Pat
 
     det = Detector(DetectorSettings(model=int8, providers=["cpu"]))
     assert list(det.class_names) == load_manifest(manifest_path_for(int8)).class_names
+
+    # The same command again: the finished run is not trained again (ultralytics, asked to
+    # resume it, would fall back to its default dataset and try to download it).
+    best = out / "line" / "train" / "run" / "weights" / "best.pt"
+    trained = best.stat().st_mtime_ns
+    again = subprocess.run(proc.args, cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                           check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "finished earlier" in again.stderr
+    assert best.stat().st_mtime_ns == trained

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.train.offline import apply_settings, prepare_offline, use_all_cores
 from models.train.tracking import MlflowLogger, default_tracking_uri
+
+log = logging.getLogger(__name__)
 
 
 class TrainConfig(BaseModel):
@@ -65,6 +68,16 @@ def _train_kwargs(cfg: TrainConfig) -> dict[str, Any]:
     }
 
 
+def _finished(last: Path) -> bool:
+    """Whether ``last.pt`` ends a finished run: ultralytics strips it then and sets epoch -1.
+    Resuming such a run makes ultralytics rebuild its arguments from defaults (dataset
+    ``coco8.yaml``, a download) instead of saying there is nothing to do."""
+    import torch
+
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    return isinstance(ckpt, dict) and ckpt.get("epoch") == -1
+
+
 def train_detector(cfg: TrainConfig, workdir: Path = Path(".")) -> Path:
     """Train (or resume) and return the path of ``best.pt``."""
     prepare_offline(workdir.resolve() / ".yolo")
@@ -75,6 +88,10 @@ def train_detector(cfg: TrainConfig, workdir: Path = Path(".")) -> Path:
     run_dir = cfg.project.resolve() / cfg.name
     last = run_dir / "weights" / "last.pt"
     resuming = cfg.resume and last.exists()
+    if resuming and _finished(last):
+        log.warning("%s: this run finished earlier, nothing to train (a new --name, or "
+                    "--no-resume, trains again)", run_dir)
+        return run_dir / "weights" / "best.pt"
     if not resuming and cfg.model.endswith(".pt") and not Path(cfg.model).exists():
         raise FileNotFoundError(f"model {cfg.model!r}: no such local file (nothing is downloaded)")
     params = {**cfg.model_dump(mode="json"), "command": shlex.join(sys.argv)}

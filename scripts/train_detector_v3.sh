@@ -27,18 +27,22 @@ write_checkpoint(Path('$ROOT/models/artifacts/detector/lineinspect-det-v2.onnx')
 #    images beat many epochs over few); seed 1 is the first stage's set.
 #    V3_IMGSZ (default 416) is the model input and the frames' width: the stills are rendered at
 #    it (data folders get a -w<size> suffix) and the held-out stills too.
+#    V3_RENDER (default V3_IMGSZ) renders the frames at another width than the model input:
+#    a 640 px camera's frames at a 960 px input are upscaled by the edge's letterbox, and a
+#    model trained at 960 must learn from exactly that view, not from frames drawn at 960.
 SEED="${V3_SEED:-1}"
 IMGSZ="${V3_IMGSZ:-416}"
-W="$( [ "$IMGSZ" = 416 ] || echo "-w$IMGSZ" )"
+RENDER="${V3_RENDER:-$IMGSZ}"
+W="$( [ "$RENDER" = 416 ] || echo "-w$RENDER" )"
 TRAIN="rand-train$( [ "$SEED" = 1 ] || echo "-s$SEED" )$W"
 # H names the held-out world's revision: h2 added the `link` family (stop 20), so its sets are
 # rendered afresh and figures are only compared within one revision.
 H="h2"
 HELDOUT="rand-heldout-$H$W"
 [ -f "data/$TRAIN/data.yaml" ] || "$LI" models synth --world train --out "data/$TRAIN" \
-    --train "${V3_IMAGES:-6000}" --val 400 --seed "$SEED" --size "$IMGSZ"
+    --train "${V3_IMAGES:-6000}" --val 400 --seed "$SEED" --size "$RENDER"
 [ -f "data/$HELDOUT/data.yaml" ] || "$LI" models synth --world heldout \
-    --out "data/$HELDOUT" --train 0 --val 0 --test 400 --seed 1000 --size "$IMGSZ"
+    --out "data/$HELDOUT" --train 0 --val 0 --test 400 --seed 1000 --size "$RENDER"
 [ -f data/external/data.yaml ] || "$LI" models synth-external --out data/external --count 300
 for s in 1000 1001 1002; do
     [ -f "videos/heldout-$H-$s.gt.jsonl" ] || "$LI" models synth-video --world heldout \
@@ -56,9 +60,9 @@ done
 NAME="${V3_NAME:-v3-a}"
 DATA="data/$TRAIN/data.yaml"
 if [ "${V3_CLASSIC:-0}" -gt 0 ]; then
-    CLASSIC="classic-parts-s$SEED-n$V3_CLASSIC-w$IMGSZ"
+    CLASSIC="classic-parts-s$SEED-n$V3_CLASSIC-w$RENDER"
     [ -f "data/$CLASSIC/data.yaml" ] || "$LI" models synth --parts --out "data/$CLASSIC" \
-        --train "$V3_CLASSIC" --val 0 --seed "$((100 + SEED))" --size "$IMGSZ"
+        --train "$V3_CLASSIC" --val 0 --seed "$((100 + SEED))" --size "$RENDER"
     DATA="data/mix-$TRAIN-$CLASSIC.yaml"
     [ -f "$DATA" ] || "$VENV/bin/python" - "$DIR" "$TRAIN" "$CLASSIC" "$DATA" <<'PY'
 import sys, yaml
@@ -71,8 +75,8 @@ open(out, "w").write(yaml.safe_dump(doc, sort_keys=False))
 PY
 fi
 "$LI" models train-detector --data "$DATA" --model "${V3_START:-v2-recovered.pt}" \
-    --epochs "${V3_EPOCHS:-6}" --imgsz "$IMGSZ" --batch 16 --workers 2 --close-mosaic 2 --name "$NAME" \
-    --project runs/detect
+    --epochs "${V3_EPOCHS:-6}" --imgsz "$IMGSZ" --batch 16 --workers 2 --close-mosaic "${V3_CLOSE_MOSAIC:-2}" \
+    --name "$NAME" --project runs/detect
 
 if [ "${1:-}" = "eval" ]; then
     WEIGHTS="runs/detect/$NAME/weights"

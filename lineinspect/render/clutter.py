@@ -29,8 +29,10 @@ def _shade_along(dist: np.ndarray, half: float, rng: np.random.Generator) -> np.
     if rng.random() < 0.7:  # round: bright ridge, darker flanks, maybe a specular line
         prof = np.sqrt(np.clip(1.0 - u * u, 0.0, 1.0))
         if rng.random() < 0.5:
-            prof = prof + 0.8 * np.exp(-((dist / max(half, 1.0) - rng.uniform(-0.5, 0.5))
-                                         ** 2) / 0.01)
+            # Clipped first: far pixels would overflow float32 when squared (the line is 0
+            # there anyway: exp(-3.5**2 / 0.01) underflows to exactly 0).
+            v = np.clip(dist / max(half, 1.0), -4.0, 4.0)
+            prof = prof + 0.8 * np.exp(-((v - rng.uniform(-0.5, 0.5)) ** 2) / 0.01)
     else:  # flat bar with a bevelled edge
         prof = np.clip((1.0 - u) * 6.0, 0.0, 1.0)
     return prof.astype(np.float32)

@@ -11,7 +11,8 @@
 # Environment (run): DEV_START (checkpoint; default the committed v3 work in progress),
 # DEV_MINUTES (training budget, default 6), DEV_TRAIN (frames, default 12000), DEV_SEED (6: frames no
 # CPU stage has trained on; seeds 1, 3, 4 are stages A-C, 5 the 640 stage D),
-# DEV_BATCH (64), DEV_IMGSZ (416; frames are rendered this wide),
+# DEV_BATCH (64), DEV_IMGSZ (416; frames are rendered this wide unless DEV_RENDER says:
+# DEV_IMGSZ=960 DEV_RENDER=640 continues the committed 960 stage as it was trained),
 # DEV_DEVICE (0; "cpu" to rehearse it here with tiny sizes),
 # DEV_WORK (rendered frames and runs; default /tmp/lineinspect-timeboxed).
 # Back here: export and score the weights with the project's own commands, e.g.
@@ -43,6 +44,7 @@ run)
         --start "${DEV_START:-models/checkpoints/lineinspect-det-v3-wip.pt}" --out "$OUT" \
         --minutes "${DEV_MINUTES:-6}" --train "${DEV_TRAIN:-12000}" --val "${DEV_VAL:-400}" \
         --seed "${DEV_SEED:-6}" --batch "${DEV_BATCH:-64}" --imgsz "${DEV_IMGSZ:-416}" \
+        --render "${DEV_RENDER:-${DEV_IMGSZ:-416}}" \
         --device "${DEV_DEVICE:-0}" --work "${DEV_WORK:-/tmp/lineinspect-timeboxed}" 2>&1 |
         tee "$OUT/train.log"
     ;;

@@ -53,7 +53,7 @@ def test_device_script_trains_without_the_box_s_missing_packages(tmp_path: Path)
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "DEV_START": str(SHIPPED), "DEV_WORK": str(tmp_path / "work"), "DEV_TRAIN": "16",
            "DEV_VAL": "4", "DEV_MINUTES": "0.15", "DEV_IMGSZ": "128", "DEV_BATCH": "4",
-           "DEV_DEVICE": "cpu"}
+           "DEV_DEVICE": "cpu", "DEV_RENDER": "96"}
     proc = subprocess.run(["bash", str(REPO / "scripts" / "device_train_detector.sh"), "run"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
                           check=False)
@@ -62,6 +62,11 @@ def test_device_script_trains_without_the_box_s_missing_packages(tmp_path: Path)
     assert figures["epochs"] >= 1 and figures["val_map50"] is not None
     for name in ("best.pt", "last.pt", "results.csv", "train.log"):
         assert (out / name).stat().st_size > 0
+    # DEV_RENDER: the frames are drawn that wide and scaled up to DEV_IMGSZ by the loader.
+    import cv2
+
+    frames = sorted((tmp_path / "work").glob("data-*-w96/images/train/*"))
+    assert frames and cv2.imread(str(frames[0])).shape[1] == 96
     # The weights come back as a checkpoint the workstation's export reads, with `part` added.
     import torch
 

@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                     "not one an earlier stage trained on)")
     ap.add_argument("--minutes", type=float, default=6.0, help="training budget (wall clock)")
     ap.add_argument("--imgsz", type=int, default=416)
+    ap.add_argument("--render", type=int, default=None,
+                    help="frames' width (default --imgsz); 640 at --imgsz 960 trains on the view "
+                         "the edge's letterbox gives a 640 px camera")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="0", help="'0' for the first GPU, 'cpu' to try it here")
     ap.add_argument("--name", default="timeboxed")
@@ -104,11 +107,12 @@ def main(argv: list[str] | None = None) -> int:
 
     cores = os.cpu_count() or 1
     began = time.monotonic()
-    data = args.work / f"data-{args.world}-s{args.seed}-{args.train}-w{args.imgsz}"
+    width = args.render or args.imgsz
+    data = args.work / f"data-{args.world}-s{args.seed}-{args.train}-w{width}"
     yaml_path = data / "data.yaml"
-    if not yaml_path.exists():  # frames as wide as the model input, as the edge letterbox makes
+    if not yaml_path.exists():  # --render wide; the loader scales them to --imgsz
         write_randomized(data, {"train": args.train, "val": args.val}, args.seed, args.world,
-                         workers=cores, width=args.imgsz)
+                         workers=cores, width=width)
     render_s = time.monotonic() - began
     print(f"rendered {args.train}+{args.val} frames in {render_s:.0f} s on {cores} cores",
           flush=True)

@@ -41,9 +41,9 @@ def test_refiner_wip_continues_at_a_larger_crop_but_not_another_model() -> None:
     assert not warm_startable(saved, RefinerArch(backbone="resnet", num_queries=20))
 
 
-def test_detector_wip_is_a_four_class_640_checkpoint() -> None:
+def test_detector_wip_is_a_four_class_960_checkpoint() -> None:
     ckpt = torch.load(CHECKPOINTS / "lineinspect-det-v3-wip.pt", map_location="cpu",
                       weights_only=False)
     assert ckpt["optimizer"] is None  # stripped: the file is weights only
-    assert ckpt["train_args"]["imgsz"] == 640
+    assert ckpt["train_args"]["imgsz"] == 960  # stage H: the continue command says 960
     assert list(ckpt["model"].names.values()) == ["scratch", "crack", "dent", "part"]

@@ -57,7 +57,7 @@ done
 #      V3_RENDER=640 V3_IMGSZ=960 V3_IMAGES=2400 V3_CLASSIC=600 V3_EPOCHS=2 V3_CLOSE_MOSAIC=1 \
 #      bash ...   (the wip is at 960 px, trained on 640-wide frames)
 #    V3_CLASSIC=N adds N of v2's stills (its own renderer, parts labelled, seed 100 + V3_SEED,
-#    as wide as the input) to the training frames, so v3 keeps what v2 does in distribution.
+#    as wide as the frames) to the training frames, so v3 keeps what v2 does in distribution.
 NAME="${V3_NAME:-v3-a}"
 DATA="data/$TRAIN/data.yaml"
 if [ "${V3_CLASSIC:-0}" -gt 0 ]; then
@@ -76,7 +76,8 @@ open(out, "w").write(yaml.safe_dump(doc, sort_keys=False))
 PY
 fi
 "$LI" models train-detector --data "$DATA" --model "${V3_START:-v2-recovered.pt}" \
-    --epochs "${V3_EPOCHS:-6}" --imgsz "$IMGSZ" --batch 16 --workers 2 --close-mosaic "${V3_CLOSE_MOSAIC:-2}" \
+    --epochs "${V3_EPOCHS:-6}" --imgsz "$IMGSZ" --batch 16 --workers 2 \
+    --close-mosaic "${V3_CLOSE_MOSAIC:-2}" \
     --name "$NAME" --project runs/detect
 
 if [ "${1:-}" = "eval" ]; then

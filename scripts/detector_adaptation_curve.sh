@@ -5,6 +5,11 @@
 #
 #   bash scripts/detector_adaptation_curve.sh BASE.pt            # every size in turn
 #   ADAPT_NS="100" bash scripts/detector_adaptation_curve.sh BASE.pt
+#   ADAPT_NAME=h960-n bash scripts/detector_adaptation_curve.sh BASE.pt
+#
+# finetune trains and exports at the base's own input size (640 for stage G, 960 from stage H;
+# the frames stay 640 wide, a 640 px camera). ADAPT_NAME (default line-n) prefixes the run
+# names, so a second base's curve gets its own runs instead of finding the first one's finished.
 #
 # The frames are the same three lines' later footage, as a user labels frames of their own line:
 # 68 frames of each (one in 7 from frame 600, where no part of the evaluation clip is in view any
@@ -29,6 +34,7 @@ ALL=data/adapt-line-h2-w640
     --out "$ALL"
 
 for n in ${ADAPT_NS:-100 25 50 200}; do
+    RUN="${ADAPT_NAME:-line-n}$n"
     SUB="$ALL-n$n"
     [ -f "$SUB/data.yaml" ] || "$VENV/bin/python" - "$ALL" "$SUB" "$n" <<'PY'
 import shutil, sys
@@ -45,9 +51,9 @@ for split in ("train", "val"):
 text = (src / "data.yaml").read_text().replace(f"path: {src}", f"path: {dst}")
 (dst / "data.yaml").write_text(text)
 PY
-    "$LI" models finetune --data "$SUB/data.yaml" --base "$BASE" --imgsz 640 \
-        --out adapt --name "line-n$n" --version 3 > "logs/adapt-line-n$n.log" 2>&1
-    "$LI" models eval-events --model "adapt/line-n$n/export/lineinspect-det-v3.onnx" \
-        --video videos/heldout-h2-*.mp4 --workdir "evals/ev-adapt-line-n$n" \
-        --json "evals/adapt-line-n$n-events.json"
+    "$LI" models finetune --data "$SUB/data.yaml" --base "$BASE" \
+        --out adapt --name "$RUN" --version 3 > "logs/adapt-$RUN.log" 2>&1
+    "$LI" models eval-events --model "adapt/$RUN/export/lineinspect-det-v3.onnx" \
+        --video videos/heldout-h2-*.mp4 --workdir "evals/ev-adapt-$RUN" \
+        --json "evals/adapt-$RUN-events.json"
 done

@@ -214,3 +214,17 @@ def test_design_features_change_only_the_solid_part_and_are_never_labelled() -> 
     assert painted_any
     # Training only: held-out holes must stay a test of what the model learned from these.
     assert TRAIN_WORLD.p_features > 0 and HELDOUT_WORLD.p_features == 0
+
+
+def test_pattern_backgrounds_vary_along_and_across_travel() -> None:
+    """The procedural family must not be one look: over a few draws some tiles change mostly
+    along the belt (stripes across travel), others mostly across it (stripes along travel)."""
+    along = across = 0
+    for seed in range(30):
+        tile = BACKGROUNDS["pattern"](np.random.default_rng(seed), 90, 60).mean(axis=2)
+        dx = float(np.abs(np.diff(tile, axis=1)).mean())
+        dy = float(np.abs(np.diff(tile, axis=0)).mean())
+        across += dx > 3 * dy
+        along += dy > 3 * dx
+    assert across >= 2 and along >= 2
+    assert "pattern" in TRAIN_WORLD.backgrounds and "pattern" not in HELDOUT_WORLD.backgrounds

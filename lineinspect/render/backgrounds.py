@@ -1,4 +1,5 @@
-"""What lies under the parts: belts, rollers, meshes, trays, fixtures, textures; dark and bright.
+"""What lies under the parts: belts, rollers, meshes, trays, fixtures, textures, procedural
+patterns; dark and bright.
 
 Every background is a tile ``period`` pixels wide repeated along x, returned as float BGR of shape
 ``(h, w + period, 3)``, so a conveyor scrolls it seamlessly by ``offset % period`` and a still
@@ -112,6 +113,51 @@ def texture(rng: np.random.Generator, h: int, period: int) -> np.ndarray:
     return g[..., None] * _tint(rng, level)[None, None, :]
 
 
+def _wave(rng: np.random.Generator, phase: np.ndarray) -> np.ndarray:
+    """A square (hard edges) or raised-cosine (soft) wave of ``phase`` in cycles, 0..1."""
+    if rng.random() < 0.6:
+        return (np.mod(phase, 1.0) < rng.uniform(0.15, 0.7)).astype(np.float32)
+    return (0.5 + 0.5 * np.cos(2 * np.pi * phase)).astype(np.float32)
+
+
+def _pattern_layer(rng: np.random.Generator, h: int, period: int) -> np.ndarray:
+    """One periodic layer, 0..1: stripes along or across travel, diagonals, a grid, checks or
+    dots. Along x it repeats a whole number of times per tile, so the tile still scrolls."""
+    nx = int(rng.integers(1, 9))  # cycles per tile along x
+    px = np.arange(period, dtype=np.float32)[None, :] * nx / period
+    py = np.arange(h, dtype=np.float32)[:, None] / rng.uniform(6.0, 60.0) + rng.random()
+    kind = rng.choice(["along", "across", "diagonal", "grid", "checks", "dots"])
+    if kind == "along":
+        return np.broadcast_to(_wave(rng, py), (h, period))
+    if kind == "across":
+        return np.broadcast_to(_wave(rng, px), (h, period))
+    if kind == "diagonal":
+        return _wave(rng, px + py * rng.choice([-1.0, 1.0]))
+    if kind == "grid":
+        return np.maximum(_wave(rng, px), _wave(rng, py))
+    if kind == "checks":
+        return ((np.floor(px) + np.floor(py)) % 2).astype(np.float32)
+    # dots (perforated sheet, studs): round, so rows are as far apart as columns
+    py = np.arange(h, dtype=np.float32)[:, None] * nx / period
+    d = np.hypot(np.mod(px, 1.0) - 0.5, np.mod(py, 1.0) - 0.5)
+    return (d < rng.uniform(0.12, 0.42)).astype(np.float32)
+
+
+def pattern(rng: np.random.Generator, h: int, period: int) -> np.ndarray:
+    """Procedural periodic surfaces: one or two random layers of stripes, diagonals, grids, checks
+    or dots at random scale, contrast and polarity — slat, chain, modular and perforated
+    conveyors and fixtures that no named family draws, so 'background' is not five looks."""
+    level = _level(rng)
+    g: np.ndarray = np.ones((h, period), np.float32)
+    for _ in range(int(rng.integers(1, 3))):
+        g += _pattern_layer(rng, h, period) * rng.uniform(0.15, 0.8) * rng.choice([-1.0, 1.0])
+    pad = 8  # blur across the tile's own seam so repeated tiles join without an edge
+    wrapped = np.pad(g, ((0, 0), (pad, pad)), mode="wrap")
+    g = cv2.GaussianBlur(wrapped, (0, 0), rng.uniform(0.4, 1.5))[:, pad:pad + period]
+    g = np.clip(g + _grain(rng, h, period, 1.0, 0.05), 0.05, None, dtype=np.float32)
+    return g[..., None] * _tint(rng, level)[None, None, :]
+
+
 def flat(rng: np.random.Generator, h: int, period: int) -> np.ndarray:
     """A plain dark or bright surface, e.g. a backlit table or a black felt."""
     level = rng.choice([rng.uniform(5, 35), rng.uniform(200, 250)])
@@ -121,7 +167,7 @@ def flat(rng: np.random.Generator, h: int, period: int) -> np.ndarray:
 
 BACKGROUNDS: dict[str, BackgroundFn] = {
     "belt": belt, "rollers": rollers, "tray": tray, "fixture": fixture, "texture": texture,
-    "flat": flat, "mesh": mesh,
+    "flat": flat, "mesh": mesh, "pattern": pattern,
 }
 
 

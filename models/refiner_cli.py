@@ -9,18 +9,34 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from models.train.refiner import RefinerTrainConfig
+
+
+def train_config(args: argparse.Namespace) -> RefinerTrainConfig:
+    """The run's settings from ``train-refiner``'s arguments; architecture flags left out keep
+    :class:`RefinerArch`'s defaults (what the committed checkpoints were built with)."""
+    from models.train.refiner import RefinerTrainConfig
+    from models.train.refiner_model import RefinerArch
+
+    sizes = {"num_queries": args.queries, "hidden_dim": args.hidden,
+             "embed_dim": args.embed_dim,
+             "depths": tuple(args.depths) if args.depths is not None else None}
+    arch = RefinerArch(input_size=args.size, backbone=args.backbone,
+                       **{k: v for k, v in sizes.items() if v is not None})
+    return RefinerTrainConfig(
+        arch=arch, crops=args.crops, seed=args.seed, epochs=args.epochs, batch=args.batch,
+        lr=args.lr, threads=args.threads, out=args.out, name=args.name,
+        resume=not args.no_resume, tracking_uri=args.tracking_uri, init=args.init,
+        frame_widths=tuple(args.frame_width))
 
 
 def _train(args: argparse.Namespace) -> int:
-    from models.train.refiner import RefinerTrainConfig, train_refiner
-    from models.train.refiner_model import RefinerArch
+    from models.train.refiner import train_refiner
 
-    cfg = RefinerTrainConfig(
-        arch=RefinerArch(input_size=args.size, backbone=args.backbone), crops=args.crops,
-        seed=args.seed, epochs=args.epochs, batch=args.batch, lr=args.lr, threads=args.threads,
-        out=args.out, name=args.name, resume=not args.no_resume, tracking_uri=args.tracking_uri,
-        init=args.init, frame_widths=tuple(args.frame_width))
-    print(f"checkpoint: {train_refiner(cfg)}")
+    print(f"checkpoint: {train_refiner(train_config(args))}")
     return 0
 
 
@@ -72,6 +88,13 @@ def add_refiner_parsers(msub: argparse._SubParsersAction) -> None:
     t.add_argument("--size", type=int, default=160, help="crop size S (default 160)")
     t.add_argument("--backbone", choices=("swin", "resnet"), default="swin",
                    help="backbone built from config (default swin, as v1)")
+    t.add_argument("--queries", type=int, default=None, help="object queries (default 10)")
+    t.add_argument("--hidden", type=int, default=None,
+                   help="transformer and mask-feature width (default 64)")
+    t.add_argument("--embed-dim", type=int, default=None,
+                   help="backbone's first-stage channels, doubled per stage (default 32)")
+    t.add_argument("--depths", type=int, nargs="+", default=None,
+                   help="blocks per backbone stage (default 1 1 2 1)")
     t.add_argument("--crops", type=int, default=6000, help="training crops (default 6000)")
     t.add_argument("--frame-width", type=int, nargs="+", default=[416],
                    help="widths of the frames crops are cut from, cycled (default 416)")

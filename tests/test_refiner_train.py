@@ -45,3 +45,28 @@ def test_interrupted_run_resumes_from_its_last_epoch(tmp_path: Path,
     assert last.stat().st_mtime_ns == mtime
     model, arch, _ = load_refiner(last)
     assert arch == TINY and not model.training
+
+
+def _refiner_args(*extra: str) -> Any:
+    import argparse
+
+    from models.refiner_cli import add_refiner_parsers
+
+    parser = argparse.ArgumentParser()
+    add_refiner_parsers(parser.add_subparsers())
+    return parser.parse_args(["train-refiner", "--backbone", "resnet", *extra])
+
+
+def test_train_refiner_builds_a_wider_model_from_its_flags() -> None:
+    """A bigger refiner (the lever once a recipe flattens) is chosen on the command line; flags
+    left out keep the architecture the committed checkpoints were built with."""
+    from models.refiner_cli import train_config
+    from models.train.refiner_model import RefinerArch
+
+    wide = train_config(_refiner_args("--queries", "16", "--hidden", "96", "--embed-dim", "48",
+                                      "--depths", "1", "2", "2", "1")).arch
+    assert (wide.num_queries, wide.hidden_dim, wide.embed_dim, wide.depths) == (16, 96, 48,
+                                                                                (1, 2, 2, 1))
+    assert train_config(_refiner_args()).arch == RefinerArch(backbone="resnet")
+    with pytest.raises(ValueError, match="hidden_dim"):
+        train_config(_refiner_args("--hidden", "8"))

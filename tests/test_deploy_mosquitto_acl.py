@@ -154,6 +154,10 @@ def test_collector_shared_subscription_and_broker_version(broker: DeployedMosqui
         _subscribe(collector, "$share/lineinspect-collectors/lineinspect/v1/#")
         _subscribe(collector, "$SYS/broker/version")
         _subscribe(mes, "$SYS/broker/version")
+        # A round trip each, so both SUBSCRIBEs are in place before the edge publishes: on a
+        # busy machine the edge's PUBLISH otherwise reaches the broker first and goes nowhere.
+        for client in (collector, mes):
+            client.publish("lineinspect/v1/_ping", b"", qos=1).wait_for_publish(10)
         edge, _ = t.client(EDGE, stack)
         edge.publish(f"{ST2}/cam1/events", b"shared", qos=1).wait_for_publish(10)
         seen: set[str] = set()

@@ -58,7 +58,7 @@ def _synth_conveyor(args: argparse.Namespace) -> int:
     data = write_conveyor_dataset(
         args.out, range(first, first + n_train), range(first + n_train, first + n_train + n_val),
         frames=args.frames, every=args.every, size=args.size, world=args.world,
-        first_frame=args.first_frame)
+        first_frame=args.first_frame, parts=args.parts)
     print(f"wrote {(n_train + n_val) * args.frames} frames; dataset file: {data}")
     return 0
 
@@ -254,6 +254,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--first-frame", type=int, default=0,
                    help="first frame index of each scene (default 0); from 600 on, an "
                         "evaluation line's later footage, none of its clip's parts in view")
+    c.add_argument("--parts", action="store_true",
+                   help="label the parts too (class part, four classes; always with --world)")
     c.set_defaults(handler=_synth_conveyor)
 
     t = msub.add_parser("train-detector", help="train YOLOv8 offline, log to MLflow, resumable",

@@ -58,18 +58,33 @@ done
 #      bash ...   (the wip is at 960 px, trained on 640-wide frames)
 #    V3_CLASSIC=N adds N of v2's stills (its own renderer, parts labelled, seed 100 + V3_SEED,
 #    as wide as the frames) to the training frames, so v3 keeps what v2 does in distribution.
+#    V3_CONVEYOR=N adds frames of N scenes of v2's conveyor (30 frames each, one in 7, parts
+#    labelled, as wide as the frames; scenes 200 + 40 x V3_SEED on, never the test scenes 0-1
+#    nor the card's held-out conveyor scenes 2-9): v2 learnt the camera's view of its own line
+#    from such frames, and v3 trained without them found 0.6 of the test scene's defects.
 NAME="${V3_NAME:-v3-a}"
 DATA="data/$TRAIN/data.yaml"
+EXTRA=()
 if [ "${V3_CLASSIC:-0}" -gt 0 ]; then
     CLASSIC="classic-parts-s$SEED-n$V3_CLASSIC-w$RENDER"
     [ -f "data/$CLASSIC/data.yaml" ] || "$LI" models synth --parts --out "data/$CLASSIC" \
         --train "$V3_CLASSIC" --val 0 --seed "$((100 + SEED))" --size "$RENDER"
-    DATA="data/mix-$TRAIN-$CLASSIC.yaml"
-    [ -f "$DATA" ] || "$VENV/bin/python" - "$DIR" "$TRAIN" "$CLASSIC" "$DATA" <<'PY'
+    EXTRA+=("$CLASSIC")
+fi
+if [ "${V3_CONVEYOR:-0}" -gt 0 ]; then
+    CONVEYOR="classic-conveyor-s$SEED-n$V3_CONVEYOR-w$RENDER"
+    [ -f "data/$CONVEYOR/data.yaml" ] || "$LI" models synth-conveyor --parts \
+        --out "data/$CONVEYOR" --first-seed "$((200 + 40 * SEED))" \
+        --train-scenes "$V3_CONVEYOR" --val-scenes 0 --frames 30 --every 7 --size "$RENDER"
+    EXTRA+=("$CONVEYOR")
+fi
+if [ "${#EXTRA[@]}" -gt 0 ]; then
+    DATA="data/mix-$TRAIN$(printf -- '-%s' "${EXTRA[@]}").yaml"
+    [ -f "$DATA" ] || "$VENV/bin/python" - "$DIR" "$TRAIN" "$DATA" "${EXTRA[@]}" <<'PY'
 import sys, yaml
-root, train, classic, out = sys.argv[1:]
+root, train, out, *extra = sys.argv[1:]
 doc = yaml.safe_load(open(f"{root}/data/{train}/data.yaml"))
-doc["train"] = [f"{root}/data/{train}/images/train", f"{root}/data/{classic}/images/train"]
+doc["train"] = [f"{root}/data/{d}/images/train" for d in (train, *extra)]
 doc["val"] = f"{root}/data/{train}/images/val"
 doc["path"] = root
 open(out, "w").write(yaml.safe_dump(doc, sort_keys=False))

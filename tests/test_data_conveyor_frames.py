@@ -58,6 +58,30 @@ def test_dataset_frames_and_labels_match_the_scene(tmp_path: Path) -> None:
     assert written == total and total > 0
 
 
+def test_classic_conveyor_frames_can_label_their_parts(tmp_path: Path) -> None:
+    data = write_conveyor_dataset(tmp_path / "ds", train_seeds=[7], val_seeds=[9], frames=6,
+                                  every=13, size=640, parts=True)
+    assert yaml.safe_load(data.read_text())["names"] == {0: "scratch", 1: "crack", 2: "dent",
+                                                          3: "part"}
+    scene = ConveyorScene(7)
+    seen_part = 0
+    for k in range(6):
+        frame, defects, parts = scene.render_all(k * 13)
+        assert np.array_equal(frame, ConveyorScene(7).render(k * 13)[0])  # same pixels
+        rows = (tmp_path / "ds" / "labels" / "train" / f"s0007_f{k * 13:05d}.txt").read_text()
+        assert [r for r in rows.split("\n") if r] == yolo_lines(defects + parts, 640, 480)
+        for d in defects:  # every defect lies on a visible part's box
+            owner = [p for p in parts if p.part_id == d.part_id]
+            assert len(owner) == 1 and owner[0].class_name == "part"
+            (x1, y1, x2, y2), (px1, py1, px2, py2) = d.box, owner[0].box
+            assert px1 <= x1 and py1 <= y1 and x2 <= px2 and y2 <= py2
+        for p in parts:  # clipped to the frame, never empty
+            x1, y1, x2, y2 = p.box
+            assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480
+        seen_part += len(parts)
+    assert seen_part >= 4
+
+
 @pytest.mark.parametrize(("train", "val"), [([0, 5], [6]), ([5], [1]), ([5, 6], [6])])
 def test_evaluation_scenes_and_overlaps_are_refused(tmp_path: Path, train: list[int],
                                                     val: list[int]) -> None:

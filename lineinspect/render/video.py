@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from lineinspect.masks import mask_box
-from lineinspect.render.params import CLASS_NAMES, TRAIN, RenderParams
+from lineinspect.render.params import TRAIN, RenderParams
+from lineinspect.render.randomized import DETECTOR_CLASSES, PART_CLASS_ID
 from lineinspect.render.scene import Look, PlacedPart, make_belt, make_part, sample_look
 
 NOISE_BANK = 8  # pre-drawn sensor-noise fields, cycled; drawing fresh noise costs ~10 ms a frame
@@ -35,7 +36,7 @@ class GroundTruth:
 
     @property
     def class_name(self) -> str:
-        return CLASS_NAMES[self.class_id]
+        return DETECTOR_CLASSES[self.class_id]
 
 
 @dataclass
@@ -104,19 +105,28 @@ class ConveyorScene:
 
     def render(self, index: int) -> tuple[np.ndarray, list[GroundTruth]]:
         """Frame ``index`` as BGR uint8 and the defects visible in it."""
+        img, defects, _ = self.render_all(index)
+        return img, defects
+
+    def render_all(self, index: int) -> tuple[np.ndarray, list[GroundTruth], list[GroundTruth]]:
+        """Frame ``index``, its visible defects, and the visible parts' boxes (class ``part``,
+        the v3 detector's id; ``defect_id`` part_id * 100 + 99, as on randomised lines)."""
         w = self.width
         off = round(index * self.speed) % self._period
         canvas = self._canvas
         canvas[:] = self._belt[:, self._period - off:self._period - off + w]
-        truth: list[GroundTruth] = []
+        defects: list[GroundTruth] = []
+        parts: list[GroundTruth] = []
         for plan, cx in self.visible_parts(index):
             part = self._sprite(plan)
-            truth.extend(_place(canvas, part, plan, cx))
+            d, visible = _place(canvas, part, plan, cx)
+            defects.extend(d)
+            parts.extend(visible)
         out = canvas * self._light
         if self.look.blur > 0:
             out = cv2.GaussianBlur(out, (0, 0), self.look.blur)
         out += self._noise[index % NOISE_BANK]
-        return np.clip(out, 0, 255).astype(np.uint8), truth
+        return np.clip(out, 0, 255).astype(np.uint8), defects, parts
 
     def parts_between(self, first: int, last: int) -> int:
         """Number of distinct parts visible in frames ``first..last`` (the parts denominator)."""
@@ -163,14 +173,15 @@ def visible_on_belt(plan_at: Callable[[int], PlanT], sprites: dict[int, Any], in
     return out
 
 
-def _place(canvas: np.ndarray, part: PlacedPart, plan: _PartPlan, cx: float) -> list[GroundTruth]:
+def _place(canvas: np.ndarray, part: PlacedPart, plan: _PartPlan,
+           cx: float) -> tuple[list[GroundTruth], list[GroundTruth]]:
     h, w = canvas.shape[:2]
     s = part.alpha.shape[0]
     x0, y0 = round(cx - s / 2), round(plan.cy - s / 2)
     sx0, sy0 = max(0, -x0), max(0, -y0)
     sx1, sy1 = min(s, w - x0), min(s, h - y0)
     if sx1 <= sx0 or sy1 <= sy0:
-        return []
+        return [], []
     dst = canvas[y0 + sy0:y0 + sy1, x0 + sx0:x0 + sx1]
     a = part.alpha[sy0:sy1, sx0:sx1, None]
     dst *= 1.0 - 0.35 * a  # contact shadow under the part
@@ -188,7 +199,13 @@ def _place(canvas: np.ndarray, part: PlacedPart, plan: _PartPlan, cx: float) -> 
         ox, oy = x0 + sx0, y0 + sy0
         truth.append(GroundTruth(plan.part_id * 100 + j, plan.part_id, d.class_id,
                                  (bx1 + ox, by1 + oy, bx2 + ox, by2 + oy)))
-    return truth
+    parts = []
+    pbox = mask_box(part.alpha[sy0:sy1, sx0:sx1] > 0.5)
+    if pbox is not None:
+        ox, oy = x0 + sx0, y0 + sy0
+        parts.append(GroundTruth(plan.part_id * 100 + 99, plan.part_id, PART_CLASS_ID,
+                                 (pbox[0] + ox, pbox[1] + oy, pbox[2] + ox, pbox[3] + oy)))
+    return truth, parts
 
 
 def write_video(out: Path, seed: int = 0, seconds: float = 60.0, fps: float = 15.0,

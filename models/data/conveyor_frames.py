@@ -14,7 +14,7 @@ the tests) out of training, which :func:`write_conveyor_dataset` refuses to mix.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from lineinspect.render.line import RandomConveyor
 from lineinspect.render.params import CLASS_NAMES
 from lineinspect.render.randomized import DETECTOR_CLASSES
 from lineinspect.render.video import ConveyorScene, GroundTruth
-from lineinspect.render.world import WORLDS, World
+from lineinspect.render.world import WORLDS
 from models.data.synth import yolo_box_line
 
 RECIPE_VERSION = 1
@@ -45,31 +45,30 @@ def yolo_lines(truth: Sequence[GroundTruth], width: int, height: int) -> list[st
     return [yolo_box_line(t.class_id, t.box, width, height) for t in truth]
 
 
-def _scene_truth(scene: ConveyorScene | RandomConveyor,
-                 index: int) -> tuple[np.ndarray, list[GroundTruth]]:
-    """A frame and its labels: defects, and the visible parts on a randomised line."""
-    if isinstance(scene, RandomConveyor):
-        img, defects, parts = scene.render_all(index)
-        return img, defects + parts
-    return scene.render(index)
+def _scene_truth(scene: ConveyorScene | RandomConveyor, index: int,
+                 parts: bool) -> tuple[np.ndarray, list[GroundTruth]]:
+    """A frame and its labels: defects, and with ``parts`` the visible parts too."""
+    if not parts:
+        return scene.render(index)
+    img, defects, visible = scene.render_all(index)
+    return img, defects + visible
 
 
-def _write_split(out: Path, split: str, seeds: Sequence[int], frames: int, every: int,
-                 size: int, fps: float, world: World | None,
-                 first_frame: int = 0) -> dict[str, Any]:
+def _write_split(out: Path, split: str, seeds: Sequence[int],
+                 make_scene: Callable[[int], ConveyorScene | RandomConveyor], frames: int,
+                 every: int, size: int, first_frame: int, parts: bool) -> dict[str, Any]:
     img_dir, lbl_dir = out / "images" / split, out / "labels" / split
     img_dir.mkdir(parents=True, exist_ok=True)
     lbl_dir.mkdir(parents=True, exist_ok=True)
-    names = DETECTOR_CLASSES if world is not None else CLASS_NAMES
+    names = DETECTOR_CLASSES if parts else CLASS_NAMES
     per_class = [0] * len(names)
     n = 0
     for seed in seeds:
-        scene = (RandomConveyor(world, seed, fps=fps) if world is not None
-                 else ConveyorScene(seed, fps=fps))
+        scene = make_scene(seed)
         dsize = (size, round(size * scene.height / scene.width))
         for k in range(frames):
             index = first_frame + k * every
-            img, truth = _scene_truth(scene, index)
+            img, truth = _scene_truth(scene, index, parts)
             small = cv2.resize(img, dsize, interpolation=cv2.INTER_LINEAR)
             name = f"s{seed:04d}_f{index:05d}"
             cv2.imwrite(str(img_dir / f"{name}.jpg"), small, [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -85,12 +84,14 @@ def _write_split(out: Path, split: str, seeds: Sequence[int], frames: int, every
 def write_conveyor_dataset(out: Path, train_seeds: Sequence[int], val_seeds: Sequence[int],
                            frames: int = 40, every: int = 7, size: int = 320,
                            fps: float = 15.0, world: str | None = None,
-                           first_frame: int = 0) -> Path:
+                           first_frame: int = 0, parts: bool = False) -> Path:
     """Render ``frames`` frames (one every ``every``, from ``first_frame``) of each seed's
     scene; returns data.yaml.
 
     With ``world``, scenes are randomised lines of that world (four classes, parts labelled);
-    the evaluation lines are accepted from :data:`LINE_LATER_FRAME` on.
+    the evaluation lines are accepted from :data:`LINE_LATER_FRAME` on. Without it, v2's
+    conveyor; ``parts`` labels its parts too (four classes), for a detector with a ``part``
+    class trained beside randomised lines.
     """
     if first_frame < 0:
         raise ValueError(f"first_frame must be >= 0, got {first_frame}")
@@ -106,14 +107,20 @@ def write_conveyor_dataset(out: Path, train_seeds: Sequence[int], val_seeds: Seq
         raise ValueError("frames and every must be >= 1")
     out = out.resolve()
     w = WORLDS[world] if world is not None else None
-    stats = {split: _write_split(out, split, seeds, frames, every, size, fps, w, first_frame)
+    parts = parts or w is not None
+
+    def make_scene(seed: int) -> ConveyorScene | RandomConveyor:
+        return RandomConveyor(w, seed, fps=fps) if w is not None else ConveyorScene(seed, fps=fps)
+
+    stats = {split: _write_split(out, split, seeds, make_scene, frames, every, size, first_frame,
+                                 parts)
              for split, seeds in (("train", train_seeds), ("val", val_seeds))}
-    names = DETECTOR_CLASSES if w is not None else CLASS_NAMES
+    names = DETECTOR_CLASSES if parts else CLASS_NAMES
     data = {"path": str(out), "names": dict(enumerate(names)),
             "train": "images/train", "val": "images/val"}
     (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     recipe = {"generator": "lineinspect.models.data.conveyor_frames",
               "recipe_version": RECIPE_VERSION, "frames": frames, "every": every, "size": size,
-              "fps": fps, "world": world, "stats": stats}
+              "fps": fps, "world": world, "parts": parts, "stats": stats}
     (out / "recipe.json").write_text(json.dumps(recipe, indent=2))
     return out / "data.yaml"

@@ -53,7 +53,7 @@ done
 #    `part`), AdamW (auto). The epoch count sets the learning-rate schedule: a resumed run keeps
 #    the count it started with. A machine whose state does not outlive a session continues
 #    from the weights an earlier session committed (models/checkpoints/, see its README):
-#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-k960 V3_SEED=14 \
+#      V3_START=<repo>/models/checkpoints/lineinspect-det-v3-wip.pt V3_NAME=v3-l960 V3_SEED=15 \
 #      V3_RENDER=640 V3_IMGSZ=960 V3_IMAGES=1800 V3_CLASSIC=300 V3_CONVEYOR=20 V3_EPOCHS=2 \
 #      V3_CLOSE_MOSAIC=1 bash ...   (the wip is at 960 px, trained on 640-wide frames)
 #    V3_CLASSIC=N adds N of v2's stills (its own renderer, parts labelled, seed 100 + V3_SEED,
